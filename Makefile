@@ -1,0 +1,45 @@
+# Two commands are all a newcomer needs:
+#   make lab    set up .venv (first time only) and open the course in JupyterLab
+#   make test   set up .venv (first time only) and run every test: library, lint, notebooks, browser
+# Setup is redone only when requirements.txt or pyproject.toml change.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
+          --nbval-cell-timeout 300 --nbval-kernel-startup-timeout 120
+LINTED := hypernet_lib tests benchmarks tools notebooks
+
+.PHONY: lab test unit notebooks lint bench budget setup
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+lab: $(STAMP)
+	cd notebooks && ../$(BIN)/jupyter lab 00_start_here.ipynb
+
+test: $(STAMP) lint
+	$(BIN)/python -m pytest $(NBVAL) tests notebooks
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests
+
+notebooks: $(STAMP)
+	$(BIN)/python -m pytest $(NBVAL) notebooks
+
+lint: $(STAMP)
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+budget: $(STAMP)
+	$(BIN)/python tools/budget.py

@@ -1,0 +1,90 @@
+"""Specification of hyperfan initialization: generated weights at the target's scale."""
+
+import pytest
+import torch
+from torch import nn
+
+from hypernet_lib import HyperNetwork, describe, functional_forward, hyperfan_init_
+
+WIDTHS = [512, 256, 256, 10]
+
+
+def relu_mlp() -> nn.Module:
+    layers = []
+    for a, b in zip(WIDTHS[:-1], WIDTHS[1:]):
+        layers += [nn.Linear(a, b), nn.ReLU()]
+    return nn.Sequential(*layers[:-1])
+
+
+def generated_weight_variances(init: str) -> dict[str, float]:
+    torch.manual_seed(0)
+    target = relu_mlp()
+    hnet = HyperNetwork(describe(target), z_dim=8, hidden=(64, 64), init=init)
+    params = hnet(torch.randn(64, 8))
+    return {n: float(params[n].detach().var()) for n in ("0.weight", "2.weight", "4.weight")}
+
+
+@pytest.mark.parametrize("mode", ["in", "out"])
+def test_generated_weight_variance_matches_the_targets_fan(mode):
+    target = relu_mlp()
+    variances = generated_weight_variances(f"hyperfan_{mode}")
+    for name, var in variances.items():
+        info = describe(target)[name]
+        wanted = 2.0 / (info.fan_in if mode == "in" else info.fan_out)
+        assert var == pytest.approx(wanted, rel=0.10), name
+
+
+def test_generated_biases_start_at_zero():
+    hnet = HyperNetwork(describe(relu_mlp()), z_dim=8)
+    assert hnet(torch.randn(4, 8))["2.bias"].abs().max() == 0
+
+
+def activation_second_moments(init: str) -> list[float]:
+    """E[pre-activation²] at each layer of the target, inputs with E[x²] = 1, averaged over 64 tasks.
+
+    z has 32 dimensions: the generated scale of one task follows |e(z)|², and the larger d_z,
+    the less that varies between tasks (a 2-d z makes some tasks' weights much larger than others').
+    """
+    torch.manual_seed(0)
+    target = relu_mlp()
+    hnet = HyperNetwork(describe(target), z_dim=32, hidden=(64, 64), init=init)
+    params = {k: v.detach() for k, v in hnet(torch.randn(64, 32)).items()}
+    x = torch.randn(64, 100, WIDTHS[0])
+    moments = []
+    for i in range(0, len(target), 2):
+        sub = target[: i + 1]
+        sub_params = {k: v for k, v in params.items() if int(k.split(".")[0]) <= i}
+        moments.append(float(functional_forward(sub, sub_params, x).pow(2).mean()))
+    return moments
+
+
+def test_hyperfan_in_keeps_activation_scale_across_layers():
+    # He scale: E[pre²] = fan_in · (2 / fan_in) · E[x²] = 2 at the first layer, and the same after every ReLU.
+    moments = activation_second_moments("hyperfan_in")
+    assert moments[0] == pytest.approx(2.0, rel=0.25)
+    assert all(0.5 < m / moments[0] < 2.0 for m in moments), moments
+
+
+def test_default_pytorch_init_does_not_keep_activation_scale():
+    # PyTorch sizes the head for the hypernetwork's fan-in (64), not the target's (512, 256):
+    # the generated weights are too large for this target and activations grow layer by layer.
+    moments = activation_second_moments("default")
+    assert moments[-1] / moments[0] > 3.0, moments
+
+
+def test_hyperfan_uses_the_measured_feature_moment():
+    torch.manual_seed(0)
+    hnet = HyperNetwork(describe(relu_mlp()), z_dim=2, hidden=(32,), init="default")
+    z = torch.rand(512, 2) * 5  # amplitudes/phases-like embeddings: far from N(0, 1)
+    moment = hyperfan_init_(hnet, z_sample=z)
+    assert moment == pytest.approx(float(hnet.trunk(z).detach().pow(2).mean()))
+    var = float(hnet(z[:64])["0.weight"].detach().var())
+    assert var == pytest.approx(2.0 / WIDTHS[0], rel=0.10)
+
+
+def test_init_rejects_bad_mode_and_sample():
+    hnet = HyperNetwork(describe(relu_mlp()), z_dim=2, hidden=(8,))
+    with pytest.raises(ValueError, match="mode: expected 'in' or 'out', got 'sideways'"):
+        hyperfan_init_(hnet, mode="sideways")
+    with pytest.raises(ValueError, match=r"z_sample: expected shape \[n, 2\], got \[10, 3\]"):
+        hyperfan_init_(hnet, z_sample=torch.randn(10, 3))
