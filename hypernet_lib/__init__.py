@@ -9,10 +9,11 @@ from .env import default_device, environment_report, seed_everything
 from .hypernets import HyperNetwork, count_parameters
 from .init import hyperfan_init_
 from .target import ParamInfo, TargetSpec, describe, functional_forward
-from .tasks import SinusoidTasks, sample_sinusoids, sinusoid
+from .tasks import Digits, SinusoidTasks, load_digits, sample_sinusoids, sinusoid
 from .train import fit, mean_ci
 
 __all__ = [
+    "Digits",
     "HyperNetwork",
     "ParamInfo",
     "SinusoidTasks",
@@ -24,6 +25,7 @@ __all__ = [
     "fit",
     "functional_forward",
     "hyperfan_init_",
+    "load_digits",
     "mean_ci",
     "sample_sinusoids",
     "seed_everything",

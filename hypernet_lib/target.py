@@ -93,8 +93,7 @@ class TargetSpec:
         extra = [n for n in params if n not in self.shapes]
         if missing or extra:
             raise ValueError(
-                f"params: expected exactly the keys {list(self.names)}, "
-                f"missing {missing}, unexpected {extra}"
+                f"params: expected exactly the keys {list(self.names)}, missing {missing}, unexpected {extra}"
             )
         batch_shape: tuple[int, ...] | None = None
         for p in self.params:

@@ -10,9 +10,7 @@ from hypernet_lib import HyperNetwork, count_parameters, describe, functional_fo
 def test_batched_z_gives_batched_parameters_in_the_targets_shapes(mlp):
     hnet = HyperNetwork(describe(mlp), z_dim=4, hidden=(16,))
     params = hnet(torch.randn(5, 4))
-    assert {k: tuple(v.shape) for k, v in params.items()} == {
-        n: (5, *p.shape) for n, p in mlp.named_parameters()
-    }
+    assert {k: tuple(v.shape) for k, v in params.items()} == {n: (5, *p.shape) for n, p in mlp.named_parameters()}
 
 
 def test_unbatched_z_gives_unbatched_parameters(mlp):

@@ -45,3 +45,12 @@ def test_dtype_is_respected():
 def test_rejects_non_positive_counts(bad):
     with pytest.raises(ValueError, match="n_tasks: expected a positive integer"):
         sample_sinusoids(bad, 5, 5)
+
+
+def test_digits_load_offline_as_scaled_tensors():
+    from hypernet_lib import load_digits
+
+    digits = load_digits()
+    assert digits.images.shape == (1797, 1, 8, 8) and digits.flat.shape == (1797, 64)
+    assert digits.images.min() == 0.0 and digits.images.max() == 1.0
+    assert digits.labels.dtype == torch.int64 and set(digits.labels.tolist()) == set(range(10))
