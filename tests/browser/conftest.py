@@ -18,6 +18,7 @@ from lab_harness import (
     INIT_SCRIPT,
     PAGE_HELPERS,
     ROOT,
+    VIEWPORT,
     BrowserUnavailable,
     LabServer,
     LectureResult,
@@ -83,7 +84,7 @@ def _session_page(browser):
         if holder["page"] is None or holder["page"].is_closed():
             if holder["context"] is not None:
                 holder["context"].close()
-            ctx = browser.new_context(viewport={"width": 1280, "height": 1000})
+            ctx = browser.new_context(viewport=VIEWPORT)
             ctx.add_init_script(INIT_SCRIPT + PAGE_HELPERS)
             holder["context"], holder["page"] = ctx, ctx.new_page()
         return holder["page"]

@@ -52,6 +52,8 @@ CHROMIUM_FLAGS = [
 SERVER_START_TIMEOUT_S = 90
 RUN_ALL_TIMEOUT_S = 600  # per notebook; nbval's own limit is 300 s per cell, lectures take <= 60 s
 REDRAW_TIMEOUT_S = 20
+# a common laptop screen, JupyterLab's default layout (file browser open): what a student sees
+VIEWPORT = {"width": 1440, "height": 900}
 QUIET_S = 0.3  # no figure paint for this long (and an idle kernel) = the panel has settled
 TIMED_KEY_MOVES = 6  # extra key presses on each lecture's first slider, for the latency median
 
@@ -570,8 +572,7 @@ class NotebookDriver:
                 slider.scroll_into_view_if_needed()
                 slider.locator(".noUi-handle").first.wait_for(state="visible", timeout=15_000)
                 self.dismiss_toasts()
-                res = self._move_one(sel, slider, i, k, shots=first, timed=timed_moves if first else 1)
-                self.result.sliders.append(res)
+                self._move_one(sel, slider, i, k, shots=first, timed=timed_moves if first else 1)
                 first = False
 
     def _figure_root(self, sel: str) -> tuple[str, str]:
@@ -605,9 +606,21 @@ class NotebookDriver:
         page = self.page
         handle = slider.locator(".noUi-handle").first
         track = slider.locator(".noUi-base, .noUi-target").first
+        handle.scroll_into_view_if_needed()  # a wide panel may have scrolled it out of view horizontally
         hb, tb = handle.bounding_box(), track.bounding_box()
         assert hb and tb, "slider handle or track has no size on screen"
         x0, y0 = hb["x"] + hb["width"] / 2, hb["y"] + hb["height"] / 2
+        vw = page.viewport_size or {"width": 0, "height": 0}
+        reachable = page.evaluate(
+            "([x, y]) => { const e = document.elementFromPoint(x, y); return !!(e && e.closest('.noUi-handle')); }",
+            [x0, y0],
+        )
+        assert reachable and tb["x"] + tb["width"] <= vw["width"], (
+            f"the slider cannot be dragged with the mouse in a {vw['width']}x{vw['height']} browser window: its track "
+            f"spans x = {tb['x']:.0f}..{tb['x'] + tb['width']:.0f} px and its handle is "
+            f"{'covered or clipped' if not reachable else 'visible'}. The panel is wider than JupyterLab's notebook "
+            "column; make it narrower (smaller figsize, or sliders above/below the figure)."
+        )
         vertical = tb["height"] > tb["width"]
         if vertical:
             frac = 0.2 if (y0 - tb["y"]) / tb["height"] > 0.5 else 0.8
@@ -628,12 +641,13 @@ class NotebookDriver:
         except Exception:  # no such process (None, or it ended): the column shows '-'
             return None
 
-    def _move_one(self, sel: str, slider, cell: int, k: int, shots: bool, timed: int) -> SliderResult:
+    def _move_one(self, sel: str, slider, cell: int, k: int, shots: bool, timed: int) -> None:
         page = self.page
         fig_root, scope = self._figure_root(sel)
         desc_loc = slider.locator(".widget-label")
         desc = (desc_loc.first.text_content() or "").strip() if desc_loc.count() else ""
         res = SliderResult(cell=cell, description=desc or f"slider {k}", figure_scope=scope)
+        self.result.sliders.append(res)  # recorded now, so a later failure keeps what was measured
         where = f"cell {cell}, slider {desc or k}"
         self.settle(fig_root, page.evaluate("() => performance.now()"), expect_paint=False)
         figs0, texts0, res.readout_before = self.snapshot(fig_root), self.texts(sel), self._readout(slider)
