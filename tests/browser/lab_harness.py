@@ -696,7 +696,6 @@ class NotebookDriver:
         assert not readout2 or res.readout_after_drag != readout2, (
             f"{where}: readout still shows {readout2!r} after a drag"
         )
-        return res
 
 
 def latency_table(results: list[LectureResult]) -> str:
