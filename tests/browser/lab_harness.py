@@ -719,3 +719,50 @@ def latency_table(results: list[LectureResult]) -> str:
         "Kernel CPU/move: the kernel's CPU time per key press, which load does not inflate.)"
     )
     return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """By hand: ``python tests/browser/lab_harness.py notebooks/01_*.ipynb`` runs those notebooks in
+    Chromium as the tests do, prints the latency table and saves screenshots; ``--repo`` serves another
+    checkout (its library on PYTHONPATH)."""
+    import argparse
+    import traceback
+
+    from playwright.sync_api import sync_playwright
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("notebooks", nargs="+", type=Path)
+    parser.add_argument("--repo", type=Path, default=ROOT)
+    parser.add_argument("--shots", type=Path, default=ARTIFACTS)
+    args = parser.parse_args(argv)
+    results, failed = [], 0
+    args.shots.mkdir(parents=True, exist_ok=True)
+    with LabServer(args.notebooks, repo=args.repo.resolve()) as lab, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=find_chromium(), args=CHROMIUM_FLAGS)
+        ctx = browser.new_context(viewport=VIEWPORT)
+        ctx.add_init_script(INIT_SCRIPT + PAGE_HELPERS)
+        page = ctx.new_page()
+        for nb in args.notebooks:
+            driver = NotebookDriver(page, lab, nb, shots_dir=args.shots)
+            results.append(driver.result)
+            try:
+                driver.open()
+                driver.clear_and_run_all()
+                problems = driver.cell_problems()
+                assert not problems, "\n".join(problems)
+                driver.move_sliders()
+                print(f"{nb.name}: ok ({len(driver.result.sliders)} sliders)", flush=True)
+            except Exception:
+                failed += 1
+                print(f"{nb.name}: FAILED\n{traceback.format_exc(limit=1)}", flush=True)
+                page.screenshot(path=str(args.shots / f"FAILED-{nb.stem}.png"))
+            finally:
+                driver.close()
+                lab.shutdown_kernels()
+        browser.close()
+    print(latency_table(results))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
