@@ -93,7 +93,7 @@ def test_readme_badge_is_the_one_nav_generates_for_lecture_00() -> None:
 # -- the generator, on a small fake course ------------------------------------------------------------
 
 
-def test_title_cell_has_badge_for_this_lecture_and_prev_map_next_links(course: Path) -> None:
+def test_title_cell_has_badge_for_this_lecture_and_prev_next_links(course: Path) -> None:
     lecs = nav.lectures(course)
     assert [(lec.number, lec.title) for lec in lecs] == [
         ("00", "Start here"),
@@ -104,7 +104,7 @@ def test_title_cell_has_badge_for_this_lecture_and_prev_map_next_links(course: P
     assert cell.startswith("# 01 · First principles\n\n")
     assert f"]({nav.binder_url('01_first.ipynb')})" in cell
     assert "urlpath=lab/tree/notebooks/01_first.ipynb" in cell
-    assert links(cell)[2:] == ["00_start_here.ipynb", "00_start_here.ipynb", "02_few_shot.ipynb"]
+    assert links(cell)[2:] == ["00_start_here.ipynb", "02_few_shot.ipynb"]
     assert "[← 00 · Start here]" in cell and "[02 · Few-shot classification →]" in cell
 
 
@@ -161,3 +161,10 @@ def test_bad_titles_and_names_are_reported(course: Path, name: str, title: str, 
 def test_binder_url_rejects_non_lecture_names() -> None:
     with pytest.raises(ValueError, match="expected a lecture file name"):
         nav.binder_url("../README.md")
+
+
+def test_rewriting_keeps_the_nbformat_layout_byte_for_byte(tmp_path: Path) -> None:
+    """A notebook written by nbformat/JupyterLab, read and written back unchanged, is identical."""
+    original = (ROOT / "tests" / "browser" / "fixtures" / "slider_fixture.ipynb").read_text(encoding="utf-8")
+    nav._write(tmp_path / "x.ipynb", json.loads(original))
+    assert (tmp_path / "x.ipynb").read_text(encoding="utf-8") == original

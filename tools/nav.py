@@ -106,7 +106,7 @@ def title_cell(all_lectures: list[Lecture], i: int) -> str:
     if i > 0:
         prev = all_lectures[i - 1]
         parts.append(f"[← {prev.label}]({prev.file})")
-    if i > 0 and all_lectures[0].number == "00":
+    if i > 1 and all_lectures[0].number == "00":  # (lecture 01's previous link already is the map)
         parts.append(f"[course map]({all_lectures[0].file})")
     if i + 1 < len(all_lectures):
         nxt = all_lectures[i + 1]
