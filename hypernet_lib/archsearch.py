@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
 from ._checks import require_dims, require_float, require_positive_int, require_tensor
 from .target import TargetSpec, describe
@@ -181,11 +182,13 @@ def train_from_scratch(
     lr: float = 1e-2,
     batch_size: int | None = None,
     generator: torch.Generator | None = None,
+    progress: bool = False,
 ) -> dict[str, torch.Tensor]:
     """Train every architecture in ``archs`` on its own (batched, independent weights and Adam states).
 
     Args:
         x: ``[N, d_in]`` training inputs, y: ``[N]`` labels. ``batch_size=None`` is full-batch.
+        progress: show a progress bar over the steps.
     Returns the trained weights ``{name: [A, *shape]}``.
 
     Adam is elementwise, and each architecture's loss depends only on its own slice, so training
@@ -199,7 +202,7 @@ def train_from_scratch(
     params = {k: v.to(device).requires_grad_() for k, v in init_from_scratch(space, archs, generator).items()}
     unit, gate = (m.to(device) for m in space.masks(archs))
     opt = torch.optim.Adam(params.values(), lr=lr)
-    for _ in range(steps):
+    for _ in tqdm(range(steps), desc="from scratch", disable=not progress, leave=False, mininterval=0.5):
         if batch_size is None:
             xb, yb = x, y
         else:
@@ -233,6 +236,7 @@ def train_smash(
     batch_size: int = 128,
     lr: float = 1e-3,
     generator: torch.Generator | None = None,
+    progress: bool = False,
 ) -> list[float]:
     """SMASH training: each step draws ``archs_per_step`` architectures from ``archs`` and a minibatch,
     generates their weights ``h_φ(encode(a))`` and takes one Adam step on ``φ``. Returns the losses.
@@ -240,6 +244,7 @@ def train_smash(
     Args:
         hnet: ``z: [A, 2L] → {name: [A, *shape]}`` for ``space.spec()``.
         archs: the architectures the hypernetwork may see (keep the ones you will rank out of it).
+        progress: show a progress bar over the steps.
     """
     require_float("x", x)
     require_tensor("y", y)
@@ -250,7 +255,8 @@ def train_smash(
     unit_all, gate_all = (m.to(device) for m in space.masks(archs))
     opt = torch.optim.Adam(hnet.parameters(), lr=lr)
     losses = []
-    for _ in range(require_positive_int("steps", steps)):
+    steps = require_positive_int("steps", steps)
+    for _ in tqdm(range(steps), desc="SMASH", disable=not progress, leave=False, mininterval=0.5):
         pick = torch.randint(len(archs), (archs_per_step,), generator=generator).to(device)
         idx = torch.randint(len(x), (batch_size,), generator=generator).to(device)
         params = hnet(codes[pick])

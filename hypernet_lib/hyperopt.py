@@ -19,6 +19,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm.auto import tqdm
 
 from ._checks import require_dims, require_float, require_positive_int, require_tensor
 from .hypernets import HyperNetwork
@@ -125,15 +126,18 @@ def train_best_response(
     samples_per_step: int = 16,
     lr: float = 3e-3,
     generator: torch.Generator | None = None,
+    progress: bool = False,
 ) -> list[float]:
     """Fit ``φ`` on ``E_{log λ ~ U(range)} L_train(h_φ(λ), λ)`` (Lorraine & Duvenaud 2018, global version).
 
     Each step draws ``samples_per_step`` values of ``λ`` and trains on all of them at once. Returns the losses.
+    ``progress`` shows a progress bar over the steps.
     """
     _check_data(x, y)
     opt = torch.optim.Adam(br.parameters(), lr=lr)
     losses = []
-    for _ in range(require_positive_int("steps", steps)):
+    steps = require_positive_int("steps", steps)
+    for _ in tqdm(range(steps), desc="best response", disable=not progress, leave=False, mininterval=0.5):
         log_lam = br.sample(samples_per_step, generator)
         loss = penalized_loss(target, br(log_lam), log_lam, x, y).mean()
         opt.zero_grad(set_to_none=True)
@@ -197,12 +201,14 @@ def train_weight_decayed(
     steps: int = 300,
     lr: float = 0.05,
     generator: torch.Generator | None = None,
+    progress: bool = False,
 ) -> dict[str, torch.Tensor]:
     """Train one fresh network per value in ``log_lam: [K]`` on ``L_train(w, λ)``; returns ``{name: [K, *shape]}``.
 
     What a grid search does for each grid value. The ``K`` networks are independent (Adam is
     elementwise); pass one value at a time to time them one by one, as a plain grid search runs.
     Initial weights: PyTorch's default ``Linear`` init (uniform ``±1/sqrt(fan_in)``), drawn from ``generator``.
+    ``progress`` shows a progress bar over the steps.
     """
     _check_log_lam(log_lam)
     _check_data(x, y)
@@ -214,7 +220,8 @@ def train_weight_decayed(
         w = (torch.rand(k, *p.shape, generator=generator) * 2 - 1) * bound
         params[p.name] = w.to(x).requires_grad_()
     opt = torch.optim.Adam(params.values(), lr=lr)
-    for _ in range(require_positive_int("steps", steps)):
+    steps = require_positive_int("steps", steps)
+    for _ in tqdm(range(steps), desc="one network", disable=not progress, leave=False, mininterval=0.5):
         loss = penalized_loss(target, params, log_lam, x, y).sum()
         opt.zero_grad(set_to_none=True)
         loss.backward()
