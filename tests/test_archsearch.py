@@ -1,0 +1,262 @@
+"""Specification of SMASH-style architecture search and of the best-response hypernetwork."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hypernet_lib import HyperNetwork, describe
+from hypernet_lib.archsearch import (
+    ArchSpace,
+    arch_accuracy,
+    init_from_scratch,
+    ranks,
+    smash_accuracy,
+    spearman,
+    supernet_forward,
+    train_from_scratch,
+    train_smash,
+)
+from hypernet_lib.hyperopt import (
+    BestResponseNet,
+    penalized_loss,
+    train_best_response,
+    train_weight_decayed,
+    tune_hyperparameter,
+    validation_loss,
+    weight_decay,
+)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """These networks are tiny: threads only add synchronisation, which a busy machine makes very costly."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture
+def space():
+    return ArchSpace(d_in=5, n_out=3, widths=(2, 4), max_depth=2)
+
+
+# --- the search space ------------------------------------------------------------------------
+
+
+def test_space_lists_every_architecture_once(space):
+    archs = space.all()
+    assert archs == [(2,), (4,), (2, 2), (2, 4), (4, 2), (4, 4)]
+    assert space.num_params((4, 2)) == (5 * 4 + 4) + (4 * 2 + 2) + (2 * 3 + 3)
+
+
+def test_encoding_marks_present_layers_and_their_log_widths(space):
+    codes = space.encode([(2,), (4, 2)])
+    torch.testing.assert_close(codes, torch.tensor([[1.0, 0.5, 0.0, 0.0], [1.0, 1.0, 1.0, 0.5]]))
+    assert codes.shape[1] == space.encoding_dim
+
+
+def test_space_rejects_architectures_outside_it(space):
+    with pytest.raises(ValueError, match="hidden widths"):
+        space.encode([(3,)])
+    with pytest.raises(ValueError, match="hidden widths"):
+        space.masks([(2, 2, 2)])
+    with pytest.raises(ValueError, match="hidden widths"):
+        space.encode([()])
+
+
+def standalone_mlp(space, arch, params, i):
+    """The architecture as an ordinary MLP, with its weights sliced out of the supernet's."""
+    dims = [space.d_in, *arch]
+    layers = []
+    for layer, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
+        lin = nn.Linear(a, b)
+        lin.weight.data = params[f"{2 * layer}.weight"][i, :b, :a]
+        lin.bias.data = params[f"{2 * layer}.bias"][i, :b]
+        layers += [lin, nn.ReLU()]
+    out = nn.Linear(arch[-1], space.n_out)
+    last = 2 * space.max_depth
+    out.weight.data = params[f"{last}.weight"][i, :, : arch[-1]]
+    out.bias.data = params[f"{last}.bias"][i]
+    return nn.Sequential(*layers, out)
+
+
+def test_supernet_with_masks_equals_each_architecture_as_a_standalone_mlp(space):
+    torch.manual_seed(0)
+    archs = [(2,), (4, 2), (2, 4)]
+    params = {k: v + 0.1 for k, v in init_from_scratch(space, archs).items()}  # non-zero biases too
+    x = torch.randn(7, space.d_in)
+    out = supernet_forward(params, *space.masks(archs), x)
+    assert out.shape == (3, 7, space.n_out)
+    for i, arch in enumerate(archs):
+        torch.testing.assert_close(out[i], standalone_mlp(space, arch, params, i)(x))
+
+
+def test_supernet_batched_equals_looped(space):
+    torch.manual_seed(0)
+    archs = space.all()
+    params = init_from_scratch(space, archs)
+    unit, gate = space.masks(archs)
+    x = torch.randn(len(archs), 4, space.d_in)
+    out = supernet_forward(params, unit, gate, x)
+    for i in range(len(archs)):
+        one = supernet_forward({k: v[i : i + 1] for k, v in params.items()}, unit[i : i + 1], gate[i : i + 1], x[i])
+        torch.testing.assert_close(out[i], one[0])
+
+
+def test_supernet_rejects_bad_input(space):
+    archs = [(2,), (4,)]
+    params = init_from_scratch(space, archs)
+    unit, gate = space.masks(archs)
+    with pytest.raises(ValueError, match="layer_gate"):
+        supernet_forward(params, unit, gate[:1], torch.randn(3, 5))
+    with pytest.raises(ValueError, match="missing"):
+        supernet_forward({"0.weight": params["0.weight"]}, unit, gate, torch.randn(3, 5))
+    with pytest.raises(ValueError, match="batched"):
+        supernet_forward({k: v[0] for k, v in params.items()}, unit, gate, torch.randn(3, 5))
+
+
+def test_from_scratch_init_uses_each_architectures_own_fan_in():
+    space = ArchSpace(d_in=8, n_out=2, widths=(2, 64), max_depth=2)
+    params = init_from_scratch(space, [(2, 2), (64, 64)] * 200, generator=torch.Generator().manual_seed(0))
+    w_out = params["4.weight"]
+    # the output layer reads 2 units in the first architecture, 64 in the second: Var = 2 / fan_in
+    var_narrow = w_out[0::2, :, :2].var()
+    var_wide = w_out[1::2].var()
+    assert var_narrow == pytest.approx(1.0, rel=0.15) and var_wide == pytest.approx(2 / 64, rel=0.15)
+
+
+def test_training_stacked_architectures_equals_training_each_alone(space):
+    torch.manual_seed(0)
+    x, y = torch.randn(20, space.d_in), torch.randint(0, 3, (20,))
+    archs = [(2,), (4, 2)]
+    both = train_from_scratch(space, archs, x, y, steps=5, generator=torch.Generator().manual_seed(1))
+    # the same initial draws, one architecture at a time
+    g = torch.Generator().manual_seed(1)
+    init = init_from_scratch(space, archs, g)
+    for i, arch in enumerate(archs):
+        params = {k: v[i : i + 1].clone().requires_grad_() for k, v in init.items()}
+        opt = torch.optim.Adam(params.values(), lr=1e-2)
+        for _ in range(5):
+            loss = F.cross_entropy(supernet_forward(params, *space.masks([arch]), x)[0], y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        for k in params:
+            torch.testing.assert_close(both[k][i], params[k][0].detach())
+
+
+def test_smash_training_lowers_the_loss_and_scores_every_architecture(space):
+    torch.manual_seed(0)
+    x = torch.randn(64, space.d_in)
+    y = (x[:, 0] > 0).long() + (x[:, 1] > 0).long()
+    hnet = HyperNetwork(space.spec(), z_dim=space.encoding_dim, hidden=(16,))
+    losses = train_smash(hnet, space, space.all(), x, y, steps=60, archs_per_step=4, batch_size=32, lr=1e-2)
+    assert sum(losses[-10:]) < sum(losses[:10])
+    acc = smash_accuracy(hnet, space, space.all(), x, y)
+    assert acc.shape == (6,) and ((acc >= 0) & (acc <= 1)).all()
+    gen = hnet(space.encode(space.all()))
+    torch.testing.assert_close(acc, arch_accuracy(gen, space, space.all(), x, y))
+
+
+# --- rank correlation ------------------------------------------------------------------------------
+
+
+def test_ranks_average_ties():
+    torch.testing.assert_close(
+        ranks(torch.tensor([10.0, 30.0, 20.0, 30.0])), torch.tensor([1.0, 3.5, 2.0, 3.5]).double()
+    )
+
+
+def test_spearman_is_one_for_monotone_minus_one_for_reversed_and_matches_the_formula():
+    a = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0])
+    assert spearman(a, a.exp()) == pytest.approx(1.0)
+    assert spearman(a, -a) == pytest.approx(-1.0)
+    b = torch.tensor([2.0, 1.0, 4.0, 3.0, 5.0])
+    d2 = ((ranks(a) - ranks(b)) ** 2).sum()
+    assert spearman(a, b) == pytest.approx(1 - 6 * float(d2) / (5 * (25 - 1)))  # no ties: the textbook formula
+
+
+def test_spearman_rejects_bad_input():
+    with pytest.raises(ValueError, match="same length"):
+        spearman(torch.ones(3), torch.ones(4))
+    with pytest.raises(ValueError, match="constant"):
+        spearman(torch.ones(3), torch.tensor([1.0, 2.0, 3.0]))
+
+
+# --- best-response hypernetwork --------------------------------------------------------------------
+
+
+@pytest.fixture
+def linear():
+    torch.manual_seed(0)
+    return nn.Linear(4, 3)
+
+
+def test_weight_decay_and_penalized_loss_by_hand(linear):
+    params = {"weight": torch.ones(2, 3, 4), "bias": torch.full((2, 3), 5.0)}
+    torch.testing.assert_close(weight_decay(describe(linear), params), torch.tensor([12.0, 12.0]))  # biases not decayed
+    x, y = torch.randn(6, 4), torch.randint(0, 3, (6,))
+    loss = penalized_loss(linear, params, torch.tensor([-1.0, -2.0]), x, y)
+    ce = validation_loss(linear, params, x, y)
+    torch.testing.assert_close(loss, ce + torch.tensor([1.2, 0.12]))
+    single = F.cross_entropy(F.linear(x, params["weight"][0], params["bias"][0]), y)
+    torch.testing.assert_close(ce[0], single)
+
+
+def test_best_response_maps_log_lambda_to_a_batch_of_weights(linear):
+    br = BestResponseNet(linear, log_range=(-4.0, 0.0), hidden=(8,))
+    params = br(torch.tensor([-4.0, -2.0, 0.0]))
+    assert params["weight"].shape == (3, 3, 4) and params["bias"].shape == (3, 3)
+    torch.testing.assert_close(br.code(torch.tensor([-4.0, -2.0, 0.0])), torch.tensor([[-1.0], [0.0], [1.0]]))
+    s = br.sample(100, torch.Generator().manual_seed(0))
+    assert s.min() >= -4 and s.max() <= 0
+
+
+def test_best_response_learns_that_more_decay_means_smaller_weights(linear):
+    torch.manual_seed(0)
+    x = torch.randn(40, 4)
+    y = x[:, :3].argmax(1)
+    br = BestResponseNet(linear, log_range=(-3.0, 1.0), hidden=(16,))
+    losses = train_best_response(br, linear, x, y, steps=150, samples_per_step=8, lr=1e-2)
+    assert sum(losses[-10:]) < sum(losses[:10])
+    with torch.no_grad():
+        norms = weight_decay(describe(linear), br(torch.tensor([-3.0, -1.0, 1.0])))
+    assert norms[0] > norms[1] > norms[2]
+
+
+def test_hypergradient_descent_moves_towards_lower_validation_loss_and_stays_in_range(linear):
+    torch.manual_seed(0)
+    x = torch.randn(40, 4)
+    y = x[:, :3].argmax(1)
+    br = BestResponseNet(linear, log_range=(-3.0, 1.0), hidden=(16,))
+    train_best_response(br, linear, x, y, steps=100, samples_per_step=8, lr=1e-2)
+    traj = tune_hyperparameter(br, linear, x, y, log_lam_init=1.0, steps=30, lr=0.2)
+    assert traj[-1].val_loss < traj[0].val_loss
+    assert all(-3.0 <= s.log_lam <= 1.0 for s in traj)
+    assert all(p.requires_grad for p in br.parameters())  # φ was frozen only while tuning
+
+
+def test_grid_training_fits_the_data_and_decays_the_weights_by_lambda(linear):
+    torch.manual_seed(0)
+    x = torch.randn(30, 4)
+    y = x[:, :3].argmax(1)
+    log_lam = torch.tensor([-4.0, 0.0])
+    trained = train_weight_decayed(linear, log_lam, x, y, steps=100, generator=torch.Generator().manual_seed(0))
+    assert trained["weight"].shape == (2, 3, 4) and not trained["weight"].requires_grad
+    norms = weight_decay(describe(linear), trained)
+    assert norms[0] > 4 * norms[1]
+    assert validation_loss(linear, trained, x, y)[0] < 0.5  # nearly unregularized: fits the separable data
+
+
+def test_hyperopt_rejects_bad_input(linear):
+    br = BestResponseNet(linear, log_range=(-3.0, 1.0), hidden=(4,))
+    with pytest.raises(ValueError, match=r"\[K\]"):
+        br(torch.tensor(1.0))
+    with pytest.raises(ValueError, match="trained range"):
+        tune_hyperparameter(br, linear, torch.randn(3, 4), torch.zeros(3, dtype=torch.long), log_lam_init=5.0)
+    with pytest.raises(ValueError, match="log_range"):
+        BestResponseNet(linear, log_range=(1.0, 0.0))
+    with pytest.raises(ValueError, match="int64 labels"):
+        validation_loss(linear, br(torch.zeros(1)), torch.randn(3, 4), torch.zeros(2, dtype=torch.long))
