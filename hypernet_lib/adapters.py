@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -29,6 +29,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._checks import require_dims, require_positive_int, require_tensor
+from .lowrank import LowRankHyperNet
+from .target import describe, functional_forward
+from .train import fit
 
 N_DIGITS = 10  # tokens are the digits 0-9
 SEQ_LEN = 8
@@ -93,7 +96,7 @@ class SequenceTask:
         if x.dtype != torch.int64:
             raise TypeError(f"x: expected int64 digit tokens, got dtype {x.dtype}")
         if x.dim() < 1:
-            raise ValueError(f"x: expected at least one dimension [..., L], got a scalar")
+            raise ValueError("x: expected at least one dimension [..., L], got a scalar")
         y = x[..., _source_positions(self.order, x.shape[-1]).to(x.device)]
         return (y + self.add) % N_DIGITS
 
@@ -140,7 +143,9 @@ def split_tasks(holdout_every: int = 5) -> tuple[list[SequenceTask], list[Sequen
     """
     holdout_every = require_positive_int("holdout_every", holdout_every)
     if holdout_every < 2:
-        raise ValueError(f"holdout_every: expected at least 2 (1 would hold out every composition), got {holdout_every}")
+        raise ValueError(
+            f"holdout_every: expected at least 2 (1 would hold out every composition), got {holdout_every}"
+        )
     train, held = [], []
     for t in all_tasks():
         composite = t.order != "copy" and t.add != 0
@@ -276,10 +281,14 @@ class TinyTransformer(nn.Module):
         super().__init__()
         self.seq_len = require_positive_int("seq_len", seq_len)
         d_model = require_positive_int("d_model", d_model)
-        self.n_instructions = len(base_tasks()) + 1 if n_instructions is None else require_positive_int("n_instructions", n_instructions)
+        self.n_instructions = (
+            len(base_tasks()) + 1 if n_instructions is None else require_positive_int("n_instructions", n_instructions)
+        )
         self.token = nn.Embedding(N_DIGITS, d_model)
         self.instruction = nn.Embedding(self.n_instructions, d_model)
-        self.position = nn.Parameter(torch.randn(seq_len, d_model))  # as large as the token embeddings, so attention can tell positions apart
+        self.position = nn.Parameter(
+            torch.randn(seq_len, d_model)
+        )  # as large as the token embeddings, so attention can tell positions apart
         self.blocks = nn.ModuleList(
             Block(d_model, require_positive_int("n_heads", n_heads), require_positive_int("d_mlp", d_mlp))
             for _ in range(require_positive_int("n_layers", n_layers))
@@ -325,6 +334,210 @@ def sequence_accuracy(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tens
     require_tensor("logits", logits)
     require_tensor("y", y)
     if logits.shape[:-1] != y.shape or logits.shape[-1] != N_DIGITS or y.dim() != 3:
-        raise ValueError(f"expected logits [T, N, L, {N_DIGITS}] and y [T, N, L], got {list(logits.shape)} and {list(y.shape)}")
+        raise ValueError(
+            f"expected logits [T, N, L, {N_DIGITS}] and y [T, N, L], got {list(logits.shape)} and {list(y.shape)}"
+        )
     correct = logits.argmax(-1) == y
     return correct.float().mean((1, 2)), correct.all(-1).float().mean(1)
+
+
+# --- training and evaluation --------------------------------------------------------------
+
+
+def adapted_logits(model: TinyTransformer, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """Run ``model`` with adapted weights, one set per task: ``params[name]: [T, *shape]``, ``x: [T, N, L]`` → ``[T, N, L, 10]``.
+
+    Parameters not in ``params`` (embeddings, norms, the unembedding) are the model's own.
+    """
+    require_tensor("x", x)
+    require_dims("x", x, (3,), "[T, N, L] digit tokens, one row of examples per task")
+    return functional_forward(model, params, x.float())
+
+
+def task_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy over every output digit: ``logits: [..., L, 10]``, ``y: [..., L]``."""
+    return F.cross_entropy(logits.reshape(-1, N_DIGITS), y.reshape(-1))
+
+
+def pretrain_base(
+    model: TinyTransformer,
+    steps: int,
+    batch_size: int = 128,
+    lr: float = 3e-3,
+    p_no_instruction: float = 0.3,
+    generator: torch.Generator | None = None,
+    progress: bool = True,
+) -> list[float]:
+    """Pretrain on the base mix: each example is a random base task, asked for by its instruction.
+
+    With probability ``p_no_instruction`` the instruction is withheld (instruction 0) while the
+    answer is still that task's: without an instruction the model learns to hedge over the whole
+    mix (the best it can do), which keeps its attention soft and easy to steer with an adapter
+    later. Adam with a cosine learning-rate decay; returns the losses.
+    """
+    if not isinstance(model, TinyTransformer):
+        raise TypeError(f"model: expected a TinyTransformer, got {type(model).__name__}")
+    if not 0 <= p_no_instruction < 1:
+        raise ValueError(f"p_no_instruction: expected a probability in [0, 1), got {p_no_instruction}")
+    batch_size = require_positive_int("batch_size", batch_size)
+    tasks = base_tasks()
+    device = model.unembed.weight.device
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=require_positive_int("steps", steps))
+
+    def step(_: int) -> torch.Tensor:
+        which = torch.randint(len(tasks), (batch_size,), generator=generator)
+        x = torch.randint(N_DIGITS, (batch_size, model.seq_len), generator=generator)
+        y = torch.stack([tasks[j].apply(row) for j, row in zip(which.tolist(), x)])
+        instruction = torch.where(torch.rand(batch_size, generator=generator) < p_no_instruction, 0, which + 1)
+        loss = task_loss(model(x.to(device), instruction.to(device)), y.to(device))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        return loss.detach()
+
+    return fit(step, steps, desc="pretraining the base", log_every=10, progress=progress)
+
+
+def train_text_to_lora(
+    hnet: LowRankHyperNet,
+    model: TinyTransformer,
+    embedder: BagOfWords,
+    tasks: Sequence[SequenceTask],
+    steps: int,
+    tasks_per_step: int = 16,
+    n_per_task: int = 16,
+    lr: float = 1e-3,
+    generator: torch.Generator | None = None,
+    progress: bool = True,
+) -> list[float]:
+    """Train the description → adapter hypernetwork end to end through the frozen ``model``.
+
+    Each step draws ``tasks_per_step`` training tasks, describes each in one of its two
+    phrasings at random, generates their adapters in one call and runs the adapted model on
+    ``n_per_task`` fresh examples per task; the loss is the adapted model's cross-entropy
+    (Text-to-LoRA's "SFT" training, with no per-task LoRAs needed beforehand). Only ``hnet``
+    is trained. Adam with a cosine learning-rate decay; returns the losses.
+    """
+    _check_hnet(hnet, model)
+    if not isinstance(embedder, BagOfWords):
+        raise TypeError(f"embedder: expected a BagOfWords, got {type(embedder).__name__}")
+    if embedder.dim != hnet.z_dim:
+        raise ValueError(f"hnet: expected z_dim = embedder.dim = {embedder.dim}, got {hnet.z_dim}")
+    tasks = list(tasks)
+    tasks_per_step = require_positive_int("tasks_per_step", tasks_per_step)
+    device = model.unembed.weight.device
+    opt = torch.optim.Adam([p for p in hnet.parameters() if p.requires_grad], lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=require_positive_int("steps", steps))
+
+    def step(_: int) -> torch.Tensor:
+        chosen = [tasks[j] for j in torch.randint(len(tasks), (tasks_per_step,), generator=generator).tolist()]
+        variants = torch.randint(2, (tasks_per_step,), generator=generator).tolist()
+        z = embedder.embed([t.describe(v) for t, v in zip(chosen, variants)]).to(device)
+        x, y = sample_batch(chosen, n_per_task, generator, model.seq_len, device)
+        loss = task_loss(adapted_logits(model, hnet(z), x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        return loss.detach()
+
+    return fit(step, steps, desc="training text-to-LoRA", log_every=10, progress=progress)
+
+
+def per_task_lora(model: TinyTransformer, names: Sequence[str], n_tasks: int, rank: int) -> LowRankHyperNet:
+    """``n_tasks`` independent LoRA adapters for the weight matrices ``names``, as a :class:`LowRankHyperNet`.
+
+    A per-task LoRA is the degenerate low-rank hypernetwork whose input is a one-hot task id and
+    which has no hidden layer: column ``t`` of its head *is* task ``t``'s factors ``(U, V)``. Its
+    head bias is frozen at zero so that no number is shared between tasks. Call it with
+    ``torch.eye(n_tasks)``. ``U`` starts at zero, as LoRA's ``B`` does: each adapted model starts
+    as the base model.
+    """
+    spec = describe(model, include=list(names))
+    lora = LowRankHyperNet(
+        spec,
+        z_dim=require_positive_int("n_tasks", n_tasks),
+        rank=rank,
+        hidden=(),
+        base=dict(model.named_parameters()),
+        train_base=False,
+        z_sample=torch.eye(n_tasks),
+    )
+    lora.head.bias.requires_grad_(False)
+    return lora.to(model.unembed.weight.device)
+
+
+def train_per_task_lora(
+    lora: LowRankHyperNet,
+    model: TinyTransformer,
+    tasks: Sequence[SequenceTask],
+    steps: int,
+    n_per_task: int = 32,
+    lr: float = 1e-2,
+    generator: torch.Generator | None = None,
+    callback: Callable[[int, LowRankHyperNet], None] | None = None,
+    progress: bool = True,
+) -> list[float]:
+    """Train one LoRA per task (all ``T`` at once, independently) on fresh examples of each task.
+
+    The loss is the sum over tasks of each task's mean cross-entropy, so every adapter gets
+    exactly the gradient it would get if trained alone. ``callback(step, lora)`` runs after
+    steps ``1..steps`` (e.g. to record accuracy as training goes). Adam, constant learning rate.
+    """
+    _check_hnet(lora, model)
+    tasks = list(tasks)
+    if lora.z_dim != len(tasks):
+        raise ValueError(f"lora: expected one task id per task, z_dim = {len(tasks)}, got {lora.z_dim}")
+    device = model.unembed.weight.device
+    z = torch.eye(len(tasks), device=device)
+    opt = torch.optim.Adam([p for p in lora.parameters() if p.requires_grad], lr=lr)
+
+    def step(i: int) -> torch.Tensor:
+        x, y = sample_batch(tasks, n_per_task, generator, model.seq_len, device)
+        logits = adapted_logits(model, lora(z), x)
+        loss = F.cross_entropy(logits.reshape(len(tasks), -1, N_DIGITS).transpose(1, 2), y.reshape(len(tasks), -1))
+        (loss * len(tasks)).backward()  # sum over tasks: independent adapters, independent gradients
+        opt.step()
+        opt.zero_grad()
+        if callback is not None:
+            callback(i + 1, lora)
+        return loss.detach()
+
+    return fit(step, steps, desc="training per-task LoRAs", log_every=10, progress=progress)
+
+
+@torch.no_grad()
+def evaluate_adapters(
+    model: TinyTransformer,
+    params: dict[str, torch.Tensor] | None,
+    tasks: Sequence[SequenceTask],
+    n_per_task: int = 200,
+    seed: int = 123,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Accuracy of adapted models on fresh examples: (digit accuracy ``[T]``, whole-sequence accuracy ``[T]``).
+
+    ``params[name]: [T, *shape]`` gives task ``t`` its weights; ``None`` runs the base model
+    without an adapter (and without an instruction). The examples come from a generator seeded
+    with ``seed``, so every method is scored on the same inputs.
+    """
+    tasks = list(tasks)
+    device = model.unembed.weight.device
+    x, y = sample_batch(tasks, n_per_task, torch.Generator().manual_seed(seed), model.seq_len, device)
+    if params is None:
+        logits = model(x.flatten(0, 1)).reshape(*x.shape, N_DIGITS)
+    else:
+        logits = adapted_logits(model, params, x)
+    return sequence_accuracy(logits, y)
+
+
+def _check_hnet(hnet: LowRankHyperNet, model: TinyTransformer) -> None:
+    if not isinstance(hnet, LowRankHyperNet):
+        raise TypeError(f"hnet: expected a LowRankHyperNet, got {type(hnet).__name__}")
+    if not isinstance(model, TinyTransformer):
+        raise TypeError(f"model: expected a TinyTransformer, got {type(model).__name__}")
+    own = dict(model.named_parameters())
+    unknown = [n for n in hnet.spec.names if n not in own]
+    if unknown:
+        raise ValueError(f"hnet: generates {unknown}, which are not parameters of the model")

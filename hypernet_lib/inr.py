@@ -117,9 +117,7 @@ def image_samples(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return coords, images.reshape(n, height * width, 1)
 
 
-def render(
-    inr: nn.Module, params: dict[str, torch.Tensor], height: int, width: int | None = None
-) -> torch.Tensor:
+def render(inr: nn.Module, params: dict[str, torch.Tensor], height: int, width: int | None = None) -> torch.Tensor:
     """Draw INRs on a ``height × width`` grid: ``params[name]: [B, *shape]`` → images ``[B, H, W]``.
 
     Task ``b`` is the image drawn by ``inr`` with parameters ``params[·][b]``; all ``B`` are
@@ -314,7 +312,9 @@ def fit_codes(
         mask = torch.ones_like(images)
     require_float("mask", mask)
     if mask.dim() != 4 or mask.shape[1:] != images.shape[1:] or mask.shape[0] not in (1, images.shape[0]):
-        raise ValueError(f"mask: expected shape [B or 1, {', '.join(map(str, images.shape[1:]))}], got {list(mask.shape)}")
+        raise ValueError(
+            f"mask: expected shape [B or 1, {', '.join(map(str, images.shape[1:]))}], got {list(mask.shape)}"
+        )
     mask = mask.expand_as(images)
     if init is None:
         z = torch.zeros(images.shape[0], z_dim, device=images.device, dtype=images.dtype)

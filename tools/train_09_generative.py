@@ -1,6 +1,6 @@
 """Train lecture 09's two autoencoders on the bundled digits and save them to checkpoints/.
 
-    PYTHONPATH=. python tools/train_09_generative.py            # ~3-10 min on a laptop CPU
+    PYTHONPATH=. python tools/train_09_generative.py            # a few minutes on a laptop CPU
 
 Both models share the same encoder architecture, code size, data split, batches and
 schedule; they differ only in the decoder: a hypernetwork generating an INR's weights,
@@ -44,7 +44,7 @@ def build(config: dict = CONFIG) -> tuple[HyperINRAutoencoder, PixelAutoencoder]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=8000)
+    parser.add_argument("--steps", type=int, default=5000)
     parser.add_argument("--out", type=Path, default=CHECKPOINT)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -53,9 +53,11 @@ def main() -> None:
     train_idx, test_idx = split()
     hyper, pixel = build()
     print("decoder parameters: hypernetwork", count_parameters(hyper.hnet), "| MLP", count_parameters(pixel.decoder))
+    curves = {}
     for name, model in (("hyper", hyper), ("pixel", pixel)):
         start = time.perf_counter()
         losses = train_autoencoder(model, images[train_idx], args.steps, generator=torch.Generator().manual_seed(1))
+        curves[name] = torch.tensor(losses)
         mse = per_image_mse(model, images[test_idx]).mean()
         print(f"{name}: {time.perf_counter() - start:.0f} s, final train loss {losses[-1]:.4f}, held-out MSE {mse:.4f}")
     state = {
@@ -63,6 +65,9 @@ def main() -> None:
         "steps": args.steps,
         "hyper": hyper.state_dict(),
         "pixel": pixel.state_dict(),
+        "losses": curves,  # logged every 10 steps
+        "train_idx": train_idx,
+        "test_idx": test_idx,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(state, args.out)
