@@ -35,7 +35,7 @@ CONFIG = {
     "d_mlp": 64,
     "kinds": ["q", "k", "v", "o", "fc1", "fc2"],
     "rank": 4,
-    "hnet_hidden": [128],
+    "hnet_hidden": [64],
 }
 
 
