@@ -1,0 +1,334 @@
+"""Implicit neural representations (INRs): an image as a function ``(x, y) → intensity``.
+
+A generative hypernetwork maps a latent code ``z`` to the weights of a small coordinate MLP,
+so every generated network *is* an image that can be drawn at any resolution (lecture 09).
+This module holds the pieces that are not specific to one notebook:
+
+- :func:`coordinate_grid`: pixel-centre coordinates in ``[-1, 1]²``, any resolution;
+- :class:`FourierFeatures` and :func:`make_inr`: the target coordinate MLP (its only
+  parameters are those of its ``Linear`` layers, so ``describe(inr)`` lists exactly what a
+  hypernetwork must generate);
+- :func:`image_samples` / :func:`render`: images ↔ (coordinates, values) and back;
+- :class:`HyperINRAutoencoder` and :class:`PixelAutoencoder`: encoder + hypernetwork + INR,
+  and the plain autoencoder it is compared against;
+- :func:`fit_codes`: the auto-decoder's inference, a code found by gradient descent for
+  any subset of an image's pixels (DeepSDF, Park et al. 2019).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+from ._checks import require_dims, require_float, require_positive_int
+from .hypernets import HyperNetwork, check_embedding
+from .target import describe, functional_forward
+from .train import fit
+
+
+def coordinate_grid(
+    height: int,
+    width: int | None = None,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """Pixel-centre coordinates of an ``height × width`` image: ``[H*W, 2]`` as ``(x, y)``.
+
+    ``x`` runs along a row (columns), ``y`` down the image (rows), both in ``(-1, 1)``:
+    pixel ``(r, c)`` sits at ``x = (2c + 1)/W - 1``, ``y = (2r + 1)/H - 1``. Rows come in
+    row-major order, so ``values.reshape(H, W)`` is the image. Grids of any resolution
+    cover the same square, which is what lets an INR fitted at 8x8 be drawn at 64x64.
+    """
+    height = require_positive_int("height", height)
+    width = height if width is None else require_positive_int("width", width)
+    ys = (torch.arange(height, dtype=dtype, device=device) * 2 + 1) / height - 1
+    xs = (torch.arange(width, dtype=dtype, device=device) * 2 + 1) / width - 1
+    yy, xx = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack([xx, yy], dim=-1).reshape(-1, 2)
+
+
+class FourierFeatures(nn.Module):
+    """Fixed sinusoidal encoding of coordinates (Tancik et al. 2020; Mildenhall et al. 2020).
+
+    ``c: [..., d] → [..., d + 2·d·n]``: the raw coordinates followed by ``sin`` and ``cos`` of
+    ``π·2^k·c`` for ``k = 0..n-1``. Without it a small ReLU MLP of ``(x, y)`` can only draw
+    blurry blobs (the spectral bias of MLPs); with it, the highest frequency ``π·2^(n-1)``
+    sets the finest detail. The frequencies are a buffer, not a parameter: nothing to
+    generate, and ``describe`` does not list it.
+    """
+
+    def __init__(self, n_frequencies: int, in_dim: int = 2):
+        super().__init__()
+        self.n_frequencies = require_positive_int("n_frequencies", n_frequencies)
+        self.in_dim = require_positive_int("in_dim", in_dim)
+        self.register_buffer("frequencies", math.pi * 2.0 ** torch.arange(n_frequencies, dtype=torch.float32))
+
+    @property
+    def out_dim(self) -> int:
+        return self.in_dim * (1 + 2 * self.n_frequencies)
+
+    def forward(self, coords: torch.Tensor) -> torch.Tensor:
+        require_float("coords", coords)
+        if coords.dim() < 1 or coords.shape[-1] != self.in_dim:
+            raise ValueError(f"coords: expected last dimension {self.in_dim}, got shape {list(coords.shape)}")
+        angles = (coords[..., :, None] * self.frequencies.to(coords)).flatten(-2)  # [..., d·n]
+        return torch.cat([coords, torch.sin(angles), torch.cos(angles)], dim=-1)
+
+
+def make_inr(
+    hidden: Sequence[int] = (16, 16),
+    n_frequencies: int = 3,
+    activation: Callable[[], nn.Module] = nn.SiLU,
+    in_dim: int = 2,
+    out_dim: int = 1,
+) -> nn.Sequential:
+    """The target network: ``FourierFeatures → Linear → act → … → Linear(out_dim)``.
+
+    ``coords: [..., in_dim] → [..., out_dim]``. The default (two hidden layers of 16) has 529
+    parameters: an image described by 529 numbers, all of which a hypernetwork generates.
+    """
+    widths = [require_positive_int("hidden", h) for h in hidden]
+    features = FourierFeatures(n_frequencies, in_dim)
+    layers: list[nn.Module] = [features]
+    w_in = features.out_dim
+    for w in widths:
+        layers += [nn.Linear(w_in, w), activation()]
+        w_in = w
+    layers.append(nn.Linear(w_in, require_positive_int("out_dim", out_dim)))
+    return nn.Sequential(*layers)
+
+
+def image_samples(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images as INR training data: ``[B, 1, H, W]`` or ``[B, H, W]`` → ``(coords [H*W, 2], values [B, H*W, 1])``.
+
+    All images share one coordinate grid; ``values[b]`` lists image ``b``'s pixels in the grid's order.
+    """
+    require_float("images", images)
+    require_dims("images", images, (3, 4), "[B, H, W] or [B, 1, H, W]")
+    if images.dim() == 4:
+        if images.shape[1] != 1:
+            raise ValueError(f"images: expected one channel [B, 1, H, W], got shape {list(images.shape)}")
+        images = images[:, 0]
+    n, height, width = images.shape
+    coords = coordinate_grid(height, width, device=images.device, dtype=images.dtype)
+    return coords, images.reshape(n, height * width, 1)
+
+
+def render(inr: nn.Module, params: dict[str, torch.Tensor], height: int, width: int | None = None) -> torch.Tensor:
+    """Draw INRs on a ``height × width`` grid: ``params[name]: [B, *shape]`` → images ``[B, H, W]``.
+
+    Task ``b`` is the image drawn by ``inr`` with parameters ``params[·][b]``; all ``B`` are
+    evaluated in one batched call (:func:`hypernet_lib.functional_forward`).
+    """
+    if not isinstance(params, dict):
+        raise TypeError(f"params: expected a dict {{name: Tensor[B, *shape]}}, got {type(params).__name__}")
+    width = height if width is None else width
+    first = next(iter(params.values()), None)
+    if first is None:
+        raise ValueError("params: expected at least one generated tensor, got an empty dict")
+    spec = describe(inr, include=list(params))
+    batch_shape = spec.check(params)
+    if batch_shape == ():
+        raise ValueError(
+            f"params: expected batched tensors [B, *shape], got unbatched ones, e.g. {list(first.shape)}; add a leading dim"
+        )
+    coords = coordinate_grid(height, width, device=first.device, dtype=first.dtype)
+    out = functional_forward(inr, params, coords.expand(batch_shape[0], -1, -1))
+    return out[..., 0].reshape(batch_shape[0], coords.shape[0] // width, width)
+
+
+def _encoder(in_dim: int, hidden: int, z_dim: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, z_dim))
+
+
+class HyperINRAutoencoder(nn.Module):
+    """Encoder → code ``z`` → hypernetwork → weights of an INR → image at any resolution.
+
+    Args:
+        image_size: side of the square training images (8 for the bundled digits).
+        z_dim: size of the latent code.
+        encoder_hidden: width of the encoder's one hidden layer (``H*W → hidden → z_dim``).
+        hnet_hidden: widths of the hypernetwork's trunk.
+        inr_hidden, n_frequencies: the target INR (:func:`make_inr`).
+
+    ``encode(images [B, 1, H, W]) → z [B, z_dim]``; ``weights(z) → {name: [B, *shape]}``;
+    ``render(z, size) → [B, size, size]``; ``forward(images) → reconstructions [B, 1, H, W]``.
+    """
+
+    def __init__(
+        self,
+        image_size: int = 8,
+        z_dim: int = 8,
+        encoder_hidden: int = 64,
+        hnet_hidden: Sequence[int] = (32,),
+        inr_hidden: Sequence[int] = (16, 16),
+        n_frequencies: int = 3,
+    ):
+        super().__init__()
+        self.image_size = require_positive_int("image_size", image_size)
+        self.z_dim = require_positive_int("z_dim", z_dim)
+        self.encoder = _encoder(image_size**2, require_positive_int("encoder_hidden", encoder_hidden), z_dim)
+        self.inr = make_inr(inr_hidden, n_frequencies)
+        # The INR's parameters are placeholders that are never trained: the hypernetwork
+        # generates every one of them (describe lists them all).
+        self.inr.requires_grad_(False)
+        self.hnet = HyperNetwork(describe(self.inr), z_dim, hidden=hnet_hidden, init="hyperfan_in", gain=1.0)
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        return self.encoder(_flatten_images(images, self.image_size))
+
+    def weights(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
+        check_embedding(z, self.z_dim)
+        return self.hnet(z if z.dim() == 2 else z[None])
+
+    def render(self, z: torch.Tensor, size: int | None = None) -> torch.Tensor:
+        """``z: [B, z_dim] → [B, size, size]`` (``size`` defaults to the training resolution)."""
+        return render(self.inr, self.weights(z), size or self.image_size)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """``z: [B, z_dim] → [B, 1, H, W]`` at the training resolution."""
+        return self.render(z)[:, None]
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(images))
+
+
+class PixelAutoencoder(nn.Module):
+    """The baseline: the same encoder, and an MLP decoder ``z → hidden → H*W`` pixels.
+
+    It can only ever output ``H × W`` pixels; its decoder width is chosen so that its
+    parameter count matches the hypernetwork decoder it is compared with.
+    """
+
+    def __init__(self, image_size: int = 8, z_dim: int = 8, encoder_hidden: int = 64, decoder_hidden: int = 128):
+        super().__init__()
+        self.image_size = require_positive_int("image_size", image_size)
+        self.z_dim = require_positive_int("z_dim", z_dim)
+        self.encoder = _encoder(image_size**2, require_positive_int("encoder_hidden", encoder_hidden), z_dim)
+        hidden = require_positive_int("decoder_hidden", decoder_hidden)
+        self.decoder = nn.Sequential(nn.Linear(z_dim, hidden), nn.ReLU(), nn.Linear(hidden, image_size**2))
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        return self.encoder(_flatten_images(images, self.image_size))
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        check_embedding(z, self.z_dim)
+        z = z if z.dim() == 2 else z[None]
+        return self.decoder(z).reshape(-1, 1, self.image_size, self.image_size)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(images))
+
+
+def _flatten_images(images: torch.Tensor, size: int) -> torch.Tensor:
+    require_float("images", images)
+    if images.dim() != 4 or tuple(images.shape[1:]) != (1, size, size):
+        raise ValueError(f"images: expected shape [B, 1, {size}, {size}], got {list(images.shape)}")
+    return images.flatten(1)
+
+
+def train_autoencoder(
+    model: nn.Module,
+    images: torch.Tensor,
+    steps: int,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    code_weight: float = 1e-4,
+    generator: torch.Generator | None = None,
+    progress: bool = True,
+) -> list[float]:
+    """Train an autoencoder (``encode``/``decode``) by pixel MSE on random mini-batches; return the losses.
+
+    The loss adds ``code_weight·|z|²``, a weak prior that keeps the codes near the origin so
+    that a Gaussian fitted to them is a usable sampler. The learning rate follows a cosine
+    decay to zero, so a short and a long run both end settled. Batches are drawn on the CPU
+    with ``generator`` (same batches on any device).
+    """
+    if not (hasattr(model, "encode") and hasattr(model, "decode")):
+        raise TypeError(f"model: expected an autoencoder with encode and decode, got {type(model).__name__}")
+    require_float("images", images)
+    require_dims("images", images, (4,), "[N, 1, H, W]")
+    steps = require_positive_int("steps", steps)
+    batch_size = require_positive_int("batch_size", batch_size)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
+
+    def step(_: int) -> torch.Tensor:
+        idx = torch.randint(images.shape[0], (batch_size,), generator=generator).to(images.device)
+        x = images[idx]
+        z = model.encode(x)
+        loss = (model.decode(z) - x).pow(2).mean() + code_weight * z.pow(2).sum(1).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        return loss.detach()
+
+    return fit(step, steps, desc=f"training {type(model).__name__}", log_every=10, progress=progress)
+
+
+@torch.no_grad()
+def per_image_mse(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """Reconstruction error of each image: ``[N, 1, H, W] → [N]`` (mean over its pixels)."""
+    require_float("images", images)
+    require_dims("images", images, (4,), "[N, 1, H, W]")
+    return (model(images) - images).pow(2).flatten(1).mean(1)
+
+
+def fit_codes(
+    decode: Callable[[torch.Tensor], torch.Tensor],
+    images: torch.Tensor,
+    z_dim: int,
+    mask: torch.Tensor | None = None,
+    steps: int = 200,
+    lr: float = 0.05,
+    prior_weight: float = 1e-3,
+    init: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Auto-decoder inference: the codes whose decoded images best match ``images`` where ``mask`` is set.
+
+    Minimises ``Σ mask·(decode(z) - images)² / Σ mask + prior_weight·|z|²`` over ``z`` only
+    (``decode``'s own parameters are left untouched) with Adam, for all images at once.
+
+    Args:
+        decode: ``z: [B, z_dim] → [B, 1, H, W]``, e.g. ``model.decode``.
+        images: ``[B, 1, H, W]`` targets.
+        mask: ``[B, 1, H, W]`` or ``[1, 1, H, W]`` of 0/1 (which pixels are observed); all if ``None``.
+        init: ``[B, z_dim]`` starting codes (zeros if ``None``).
+
+    Returns: ``z: [B, z_dim]``, detached.
+    """
+    if not callable(decode):
+        raise TypeError(f"decode: expected a callable z -> images, got {type(decode).__name__}")
+    require_float("images", images)
+    require_dims("images", images, (4,), "[B, 1, H, W]")
+    z_dim = require_positive_int("z_dim", z_dim)
+    steps = require_positive_int("steps", steps)
+    if mask is None:
+        mask = torch.ones_like(images)
+    require_float("mask", mask)
+    if mask.dim() != 4 or mask.shape[1:] != images.shape[1:] or mask.shape[0] not in (1, images.shape[0]):
+        raise ValueError(
+            f"mask: expected shape [B or 1, {', '.join(map(str, images.shape[1:]))}], got {list(mask.shape)}"
+        )
+    mask = mask.expand_as(images)
+    if init is None:
+        z = torch.zeros(images.shape[0], z_dim, device=images.device, dtype=images.dtype)
+    else:
+        require_float("init", init)
+        if tuple(init.shape) != (images.shape[0], z_dim):
+            raise ValueError(f"init: expected shape [{images.shape[0]}, {z_dim}], got {list(init.shape)}")
+        z = init.detach().clone()
+    z.requires_grad_(True)
+    opt = torch.optim.Adam([z], lr=lr)
+    observed = mask.sum().clamp_min(1.0)
+    for _ in range(steps):
+        loss = ((decode(z) - images).pow(2) * mask).sum() / observed + prior_weight * z.pow(2).sum(1).mean()
+        # Differentiate with respect to z alone: decode's parameters get no .grad and stay as they are.
+        (z.grad,) = torch.autograd.grad(loss, [z])
+        opt.step()
+    return z.detach()

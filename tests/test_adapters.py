@@ -1,0 +1,272 @@
+"""Specification of lecture 10's pieces: the sequence tasks, descriptions, the tiny transformer, adapters."""
+
+import pytest
+import torch
+
+from hypernet_lib import describe, functional_forward
+from hypernet_lib.adapters import (
+    ADDS,
+    ORDERS,
+    BagOfWords,
+    SequenceTask,
+    TinyTransformer,
+    adapted_logits,
+    all_tasks,
+    base_tasks,
+    evaluate_adapters,
+    per_task_lora,
+    pretrain_base,
+    sample_batch,
+    sequence_accuracy,
+    split_tasks,
+    tokenize,
+    train_per_task_lora,
+    train_text_to_lora,
+)
+from hypernet_lib.lowrank import LowRankHyperNet
+
+X = torch.tensor([[3, 1, 4, 1, 5, 9, 2, 6]])
+
+# --- the task family --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "order, add, expected",
+    [
+        ("copy", 0, [3, 1, 4, 1, 5, 9, 2, 6]),
+        ("copy", 3, [6, 4, 7, 4, 8, 2, 5, 9]),
+        ("reverse", 0, [6, 2, 9, 5, 1, 4, 1, 3]),
+        ("shift left 1", 0, [1, 4, 1, 5, 9, 2, 6, 3]),
+        ("shift left 3", 0, [1, 5, 9, 2, 6, 3, 1, 4]),
+        ("shift right 1", 0, [6, 3, 1, 4, 1, 5, 9, 2]),
+        ("shift right 2", 1, [3, 7, 4, 2, 5, 2, 6, 0]),
+        ("swap pairs", 0, [1, 3, 1, 4, 9, 5, 6, 2]),
+        ("reverse", 8, [4, 0, 7, 3, 9, 2, 9, 1]),
+    ],
+)
+def test_tasks_reorder_then_add_mod_10(order, add, expected):
+    assert SequenceTask(order, add).apply(X).tolist() == [expected]
+
+
+def test_shifts_left_and_right_undo_each_other():
+    x = torch.randint(10, (5, 8))
+    for k in (1, 2, 3):
+        left, right = SequenceTask(f"shift left {k}", 0), SequenceTask(f"shift right {k}", 0)
+        assert torch.equal(right.apply(left.apply(x)), x)
+
+
+def test_descriptions_are_short_english_and_name_the_number():
+    task = SequenceTask("shift right 2", 7)
+    assert task.describe() == "shift the digits right by 2 then add 7"
+    assert task.describe(1) == "rotate right by 2 places and increase every digit by 7"
+    assert SequenceTask("copy", 0).describe() == "copy the digits"
+    assert len({t.describe() for t in all_tasks()}) == len(all_tasks())  # no two tasks share a description
+
+
+def test_split_holds_out_compositions_whose_parts_are_all_seen():
+    train, held = split_tasks()
+    assert len(train) + len(held) == len(ORDERS) * len(ADDS) and not set(train) & set(held)
+    assert set(base_tasks()) <= set(train)
+    assert all(t.order != "copy" and t.add != 0 for t in held)
+    assert {t.order for t in held} == set(ORDERS) - {"copy"}  # every reordering is tested ...
+    assert {t.add for t in held} == set(ADDS) - {0}  # ... and every added value
+    for t in held:  # ... and each appears in training in other combinations
+        assert any(s.order == t.order and s.add not in (0, t.add) for s in train)
+        assert any(s.add == t.add and s.order not in ("copy", t.order) for s in train)
+
+
+def test_sample_batch_answers_each_task():
+    tasks = [SequenceTask("reverse", 1), SequenceTask("copy", 0)]
+    x, y = sample_batch(tasks, 5, torch.Generator().manual_seed(0))
+    assert x.shape == y.shape == (2, 5, 8) and x.dtype == torch.int64
+    assert torch.equal(y[0], tasks[0].apply(x[0])) and torch.equal(y[1], x[1])
+
+
+# --- descriptions as vectors ------------------------------------------------------------
+
+
+def test_tokenize_lowercases_and_turns_number_words_into_digits():
+    assert tokenize("Shift LEFT by three, then add 2!") == ["shift", "left", "by", "3", "then", "add", "2"]
+
+
+def test_bag_of_words_counts_words_and_word_pairs_and_has_unit_length():
+    bow = BagOfWords(["add 2", "shift by 1"])
+    assert bow.vocabulary == ("1", "2", "add", "add 2", "by", "by 1", "shift", "shift by")
+    v = bow.embed("shift by 2")
+    assert v.shape == (1, 8)
+    expected = torch.zeros(8)
+    expected[[1, 4, 6, 7]] = 1.0  # "2", "by", "shift", "shift by"; "by 2" is not in the vocabulary
+    torch.testing.assert_close(v[0], expected / 2)
+    assert bow.unknown("shift by 2 and jump") == ["and", "jump", "by 2", "2 and", "and jump"]
+
+
+def test_word_pairs_tell_apart_descriptions_with_the_same_words():
+    train, _ = split_tasks()
+    bow = BagOfWords([t.describe(v) for t in train for v in (0, 1)])
+    a = bow.embed(SequenceTask("shift left 2", 3).describe())
+    b = bow.embed(SequenceTask("shift left 3", 2).describe())
+    assert not torch.allclose(a, b)
+
+
+def test_unknown_text_embeds_to_zero():
+    assert BagOfWords(["add 2"]).embed(["jump", "add"]).tolist() == [[0.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
+
+
+# --- the tiny transformer ---------------------------------------------------------------
+
+
+def small_model():
+    torch.manual_seed(0)
+    return TinyTransformer(d_model=16, n_heads=2, n_layers=1, d_mlp=16)
+
+
+def test_transformer_gives_logits_for_every_output_digit():
+    model = small_model()
+    x = torch.randint(10, (4, 8))
+    assert model(x).shape == (4, 8, 10)
+    torch.testing.assert_close(model(x.float()), model(x))  # functional_forward passes floats
+    assert not torch.allclose(model(x, torch.full((4,), 3)), model(x))  # the instruction matters
+
+
+def test_every_output_position_sees_every_input_position():
+    model = small_model()
+    x = torch.randint(10, (1, 8))
+    x2 = x.clone()
+    x2[0, 7] = (x2[0, 7] + 1) % 10
+    changed = (model(x) - model(x2)).abs().amax(-1)[0]
+    assert (changed > 0).all()  # no causal mask
+
+
+def test_adapter_targets_lists_the_chosen_matrices():
+    model = TinyTransformer(n_layers=2)
+    assert model.adapter_targets(["q", "fc2"]) == [
+        "blocks.0.attn.q.weight",
+        "blocks.0.fc2.weight",
+        "blocks.1.attn.q.weight",
+        "blocks.1.fc2.weight",
+    ]
+    assert len(model.adapter_targets()) == 12
+
+
+def test_adapted_logits_batched_over_tasks_equals_looped():
+    model = small_model()
+    names = model.adapter_targets(["q", "v"])
+    params = {n: torch.randn(3, *dict(model.named_parameters())[n].shape) * 0.1 for n in names}
+    x = torch.randint(10, (3, 5, 8))
+    batched = adapted_logits(model, params, x)
+    for t in range(3):
+        one = functional_forward(model, {n: p[t] for n, p in params.items()}, x[t].float())
+        torch.testing.assert_close(batched[t], one)
+
+
+def test_sequence_accuracy_counts_digits_and_whole_sequences():
+    y = torch.tensor([[[1, 2], [3, 4]]])  # one task, two sequences of two digits
+    logits = torch.nn.functional.one_hot(torch.tensor([[[1, 2], [3, 0]]]), 10).float()
+    digit, whole = sequence_accuracy(logits, y)
+    assert digit.tolist() == [0.75] and whole.tolist() == [0.5]
+
+
+# --- adapters ---------------------------------------------------------------------------
+
+
+def test_per_task_lora_starts_as_the_base_model_and_keeps_tasks_independent():
+    model = small_model()
+    model.requires_grad_(False)
+    names = model.adapter_targets(["q", "v"])
+    lora = per_task_lora(model, names, n_tasks=3, rank=2)
+    params = lora(torch.eye(3))
+    for n in names:  # U = 0: every adapted weight is the base weight
+        torch.testing.assert_close(params[n], dict(model.named_parameters())[n].expand(3, -1, -1))
+    x = torch.randint(10, (3, 4, 8))
+    loss = adapted_logits(model, lora(torch.eye(3)), x)[0].sum()  # depends on task 0 only
+    loss.backward()
+    grad = lora.head.weight.grad
+    assert grad[:, 0].abs().sum() > 0 and grad[:, 1:].abs().sum() == 0
+    assert lora.head.bias.grad is None  # frozen: nothing shared between tasks
+
+
+def test_training_per_task_loras_fits_a_task_the_base_model_cannot_do():
+    model = small_model()
+    model.requires_grad_(False)
+    tasks = [SequenceTask("copy", 1), SequenceTask("copy", 2)]
+    lora = per_task_lora(model, model.adapter_targets(), n_tasks=2, rank=2)
+    seen = []
+    gen = torch.Generator().manual_seed(0)
+    losses = train_per_task_lora(
+        lora,
+        model,
+        tasks,
+        40,
+        n_per_task=16,
+        lr=3e-2,
+        generator=gen,
+        callback=lambda i, _: seen.append(i),
+        progress=False,
+    )
+    assert seen == list(range(1, 41))
+    assert losses[-1] < 0.8 * losses[0]
+
+
+def test_text_to_lora_training_lowers_the_loss():
+    model = small_model()
+    model.requires_grad_(False)
+    tasks = [SequenceTask("copy", 1), SequenceTask("copy", 2), SequenceTask("copy", 3)]
+    bow = BagOfWords([t.describe(v) for t in tasks for v in (0, 1)])
+    spec = describe(model, include=model.adapter_targets())
+    hnet = LowRankHyperNet(spec, bow.dim, rank=2, hidden=(16,), base=dict(model.named_parameters()), train_base=False)
+    gen = torch.Generator().manual_seed(0)
+    losses = train_text_to_lora(hnet, model, bow, tasks, 40, tasks_per_step=3, lr=1e-2, generator=gen, progress=False)
+    assert losses[-1] < 0.7 * losses[0]
+    assert not any(p.requires_grad for p in model.parameters())
+
+
+def test_pretraining_lowers_the_loss_and_trains_every_part():
+    model = small_model()
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    gen = torch.Generator().manual_seed(0)
+    losses = pretrain_base(model, 40, batch_size=64, lr=1e-2, p_no_instruction=0.0, generator=gen, progress=False)
+    assert len(losses) == 5 and losses[-1] < losses[0] - 0.05  # a random model's loss cannot fall without learning
+    assert all(not torch.equal(before[n], p) for n, p in model.named_parameters())
+
+
+def test_evaluate_scores_every_method_on_the_same_examples():
+    model = small_model()
+    tasks = [SequenceTask("copy", 0), SequenceTask("reverse", 0)]
+    names = model.adapter_targets(["q"])
+    own = {n: dict(model.named_parameters())[n].detach().expand(2, -1, -1) for n in names}
+    digit_a, seq_a = evaluate_adapters(model, None, tasks, 20)
+    digit_b, seq_b = evaluate_adapters(model, own, tasks, 20)  # base weights as an "adapter": same answers
+    torch.testing.assert_close(digit_a, digit_b)
+    torch.testing.assert_close(seq_a, seq_b)
+
+
+# --- bad input --------------------------------------------------------------------------
+
+
+def test_rejects_bad_input():
+    with pytest.raises(ValueError, match="order: expected one of"):
+        SequenceTask("sort", 0)
+    with pytest.raises(ValueError, match=r"add: expected an int in 0..9, got 10"):
+        SequenceTask("copy", 10)
+    with pytest.raises(TypeError, match="x: expected int64 digit tokens"):
+        SequenceTask("copy", 0).apply(torch.rand(2, 8))
+    with pytest.raises(ValueError, match=r"holdout_every: expected at least 2"):
+        split_tasks(1)
+    with pytest.raises(TypeError, match="text: expected a str"):
+        tokenize(3)
+    with pytest.raises(ValueError, match="expected descriptions with at least one word"):
+        BagOfWords(["!!"])
+    model = small_model()
+    with pytest.raises(ValueError, match=r"x: expected sequences of length 8, got shape \[2, 5\]"):
+        model(torch.zeros(2, 5, dtype=torch.int64))
+    with pytest.raises(ValueError, match=r"instruction: expected int64 of shape \[2\]"):
+        model(torch.zeros(2, 8, dtype=torch.int64), torch.zeros(3, dtype=torch.int64))
+    with pytest.raises(ValueError, match="kinds: expected some of"):
+        model.adapter_targets(["attention"])
+    with pytest.raises(ValueError, match=r"expected logits \[T, N, L, 10\]"):
+        sequence_accuracy(torch.zeros(2, 3, 8, 10), torch.zeros(2, 3, 7, dtype=torch.int64))
+    lora = per_task_lora(model, model.adapter_targets(["q"]), n_tasks=2, rank=1)
+    with pytest.raises(ValueError, match="lora: expected one task id per task"):
+        train_per_task_lora(lora, model, [SequenceTask("copy", 1)], steps=1)
+    with pytest.raises(TypeError, match="hnet: expected a LowRankHyperNet"):
+        train_per_task_lora(torch.nn.Linear(2, 2), model, [SequenceTask("copy", 1)], steps=1)
