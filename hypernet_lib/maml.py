@@ -166,7 +166,11 @@ def maml_loss(
 
 
 def query_losses(
-    module: nn.Module, params: Mapping[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn = F.mse_loss
+    module: nn.Module,
+    params: Mapping[str, torch.Tensor],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    loss_fn: LossFn = F.mse_loss,
 ) -> torch.Tensor:
     """Per-task loss of per-task parameters: ``params: {name: [B, *shape]}``, ``x, y: [B, N, ...]`` → ``[B]``."""
     _check_module(module)
@@ -280,9 +284,7 @@ def _spec_of(module: nn.Module, params: Mapping[str, torch.Tensor]) -> TargetSpe
     return describe(module, include=list(params))
 
 
-def _check_support(
-    x: torch.Tensor, y: torch.Tensor, names: tuple[str, str] = ("x_support", "y_support")
-) -> int:
+def _check_support(x: torch.Tensor, y: torch.Tensor, names: tuple[str, str] = ("x_support", "y_support")) -> int:
     require_float(names[0], x)
     require_tensor(names[1], y)
     if x.dim() < 2:

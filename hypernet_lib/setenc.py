@@ -105,3 +105,48 @@ class SetHyperNetwork(nn.Module):
 
     def forward(self, x_support: torch.Tensor, y_support: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.hypernet(self.embed(x_support, y_support))
+
+
+class ClassHeadGenerator(nn.Module):
+    """Per-class embeddings → one row of a linear output layer per class (weight row and bias).
+
+    For N-way classification the output layer ``[N, d_h]`` has one row per class. Generating row
+    ``j`` from class ``j``'s embedding alone (a shared MLP applied to every class) makes the
+    classifier follow the support set's labels: swap two classes' examples and their rows swap.
+
+    Args:
+        embed_dim: size of a class embedding (e.g. from :class:`hypernet_lib.fewshot.ClassEncoder`).
+        in_features: ``d_h``, the input size of the generated layer.
+        weight_name, bias_name: the target's parameter names to fill (``describe(target)`` names).
+        hidden: widths of the generator's ReLU layers.
+
+    Call: ``class_embeddings: [B, N, embed_dim]`` → ``{weight_name: [B, N, d_h], bias_name: [B, N]}``.
+    """
+
+    def __init__(
+        self,
+        embed_dim: int,
+        in_features: int,
+        weight_name: str,
+        bias_name: str,
+        hidden: Sequence[int] = (64,),
+    ):
+        super().__init__()
+        self.embed_dim = require_positive_int("embed_dim", embed_dim)
+        self.in_features = require_positive_int("in_features", in_features)
+        if not (isinstance(weight_name, str) and isinstance(bias_name, str)) or weight_name == bias_name:
+            raise ValueError(
+                f"weight_name, bias_name: expected two different names, got {weight_name!r}, {bias_name!r}"
+            )
+        self.weight_name, self.bias_name = weight_name, bias_name
+        widths = [self.embed_dim, *(require_positive_int("hidden", h) for h in hidden), self.in_features + 1]
+        self.net = _mlp(widths, final_relu=False)
+
+    def forward(self, class_embeddings: torch.Tensor) -> dict[str, torch.Tensor]:
+        require_float("class_embeddings", class_embeddings)
+        if class_embeddings.dim() != 3 or class_embeddings.shape[-1] != self.embed_dim:
+            raise ValueError(
+                f"class_embeddings: expected shape [B, N, {self.embed_dim}], got {list(class_embeddings.shape)}"
+            )
+        rows = self.net(class_embeddings)  # [B, N, d_h + 1]
+        return {self.weight_name: rows[..., :-1], self.bias_name: rows[..., -1]}

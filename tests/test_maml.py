@@ -11,8 +11,14 @@ from hypernet_lib.maml import MAML, finetune, inner_loop, maml_loss, query_losse
 
 def _tasks(n_tasks=3, k=4, q=5, d=3, seed=0, dtype=torch.float64):
     gen = torch.Generator().manual_seed(seed)
-    x_s, x_q = torch.randn(n_tasks, k, d, generator=gen, dtype=dtype), torch.randn(n_tasks, q, d, generator=gen, dtype=dtype)
-    y_s, y_q = torch.randn(n_tasks, k, 1, generator=gen, dtype=dtype), torch.randn(n_tasks, q, 1, generator=gen, dtype=dtype)
+    x_s, x_q = (
+        torch.randn(n_tasks, k, d, generator=gen, dtype=dtype),
+        torch.randn(n_tasks, q, d, generator=gen, dtype=dtype),
+    )
+    y_s, y_q = (
+        torch.randn(n_tasks, k, 1, generator=gen, dtype=dtype),
+        torch.randn(n_tasks, q, 1, generator=gen, dtype=dtype),
+    )
     return x_s, y_s, x_q, y_q
 
 
@@ -95,7 +101,7 @@ def test_first_order_differs_from_second_order_by_exactly_the_hessian_term():
         g_s = torch.autograd.grad(loss_at(*[t.requires_grad_() for t in theta], x=x_s[b], y=y_s[b]), theta)
         adapted = tuple((t - lr * g).detach().requires_grad_() for t, g in zip(theta, g_s))
         g_q = torch.autograd.grad(loss_at(*adapted, x=x_q[b], y=y_q[b]), adapted)
-        _, hvp = torch.autograd.functional.hvp(lambda *p: loss_at(*p, x=x_s[b], y=y_s[b]), theta, g_q)
+        _, hvp = torch.autograd.functional.hvp(lambda *p, b=b: loss_at(*p, x=x_s[b], y=y_s[b]), theta, g_q)
         for acc, h in zip(hessian_term, hvp):
             acc += -lr * h / x_s.shape[0]
     for s, f, h in zip(so, fo, hessian_term):

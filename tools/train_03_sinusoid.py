@@ -95,11 +95,22 @@ def train(method: str, k: int, iters: int, seed: int = 0, log_every: int = 500) 
         if it % log_every == 0 or it == iters - 1:
             mse = validation_mse(method, model, val, target)
             log.append([it, float(loss.detach()), mse])
-            print(f"{method} K={k} it {it:6d}  train {float(loss.detach()):.3f}  val {mse:.3f}  "
-                  f"{time.perf_counter() - start:7.1f}s", flush=True)
+            print(
+                f"{method} K={k} it {it:6d}  train {float(loss.detach()):.3f}  val {mse:.3f}  "
+                f"{time.perf_counter() - start:7.1f}s",
+                flush=True,
+            )
     seconds = time.perf_counter() - start
-    config = {"method": method, "k": k, "iters": iters, "meta_batch": META_BATCH, "inner_lr": INNER_LR,
-              "meta_lr": META_LR, "seed": seed, "z_dim": Z_DIM}
+    config = {
+        "method": method,
+        "k": k,
+        "iters": iters,
+        "meta_batch": META_BATCH,
+        "inner_lr": INNER_LR,
+        "meta_lr": META_LR,
+        "seed": seed,
+        "z_dim": Z_DIM,
+    }
     return {"state": model.state_dict(), "config": config, "log": torch.tensor(log), "seconds": seconds}
 
 
