@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from hypernet_lib import HyperNetwork, describe, functional_forward
-from hypernet_lib.setenc import SetEncoder, SetHyperNetwork
+from hypernet_lib.setenc import ClassHeadGenerator, SetEncoder, SetHyperNetwork
 
 
 @pytest.fixture
@@ -75,3 +75,28 @@ def test_bad_input_is_rejected_with_what_was_expected(encoder):
         SetHyperNetwork(encoder, HyperNetwork(spec, 4))
     with pytest.raises(TypeError, match="SetEncoder"):
         SetHyperNetwork(nn.Linear(2, 4), HyperNetwork(spec, 4))
+
+
+def test_class_head_generator_writes_one_row_per_class_and_follows_the_labels():
+    torch.manual_seed(0)
+    gen = ClassHeadGenerator(embed_dim=6, in_features=4, weight_name="2.weight", bias_name="2.bias", hidden=(8,))
+    e = torch.randn(3, 5, 6)  # 3 tasks, 5 classes
+    rows = gen(e)
+    assert rows["2.weight"].shape == (3, 5, 4) and rows["2.bias"].shape == (3, 5)
+    perm = torch.tensor([2, 0, 4, 1, 3])
+    swapped = gen(e[:, perm])  # relabel the classes: the rows are relabelled the same way
+    torch.testing.assert_close(swapped["2.weight"], rows["2.weight"][:, perm])
+    torch.testing.assert_close(swapped["2.bias"], rows["2.bias"][:, perm])
+    target = nn.Sequential(nn.Linear(7, 4), nn.ReLU(), nn.Linear(4, 5))
+    logits = functional_forward(target, rows, torch.randn(3, 9, 7))  # only the head is generated
+    assert logits.shape == (3, 9, 5)
+
+
+def test_class_head_generator_rejects_bad_input():
+    gen = ClassHeadGenerator(6, 4, "w", "b")
+    with pytest.raises(ValueError, match=r"expected shape \[B, N, 6\]"):
+        gen(torch.randn(3, 6))
+    with pytest.raises(ValueError, match="two different names"):
+        ClassHeadGenerator(6, 4, "w", "w")
+    with pytest.raises(ValueError, match="positive integer"):
+        ClassHeadGenerator(6, 0, "w", "b")
