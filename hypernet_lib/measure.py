@@ -1,0 +1,95 @@
+"""Measuring cost honestly: median wall time of repeated calls, and peak memory of one call.
+
+Timings on a shared machine are noisy; the median of many repeats resists the outliers that
+other processes cause, and timing two methods *interleaved* (A, B, A, B, …) exposes both to the
+same load, so their ratio is more trustworthy than either number. On a GPU the clock is read
+only after ``torch.cuda.synchronize()``, otherwise it would time the kernel launches only.
+
+Peak memory: on CUDA the allocator keeps a high-water mark (``max_memory_allocated``). On the
+CPU there is no such counter, so we replay the allocation events the PyTorch profiler records
+(``profile_memory=True``) and take the largest running total: the peak of tensor memory the call
+allocated on top of what was already allocated before it.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Mapping
+
+import torch
+
+from ._checks import require_positive_int
+
+
+def _sync(device: torch.device | None) -> None:
+    if device is not None and device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def median_times(
+    fns: Mapping[str, Callable[[], object]],
+    repeats: int = 21,
+    warmup: int = 2,
+    device: torch.device | str | None = None,
+) -> dict[str, float]:
+    """Median wall seconds per call of each function, measured interleaved.
+
+    Args:
+        fns: ``{label: fn}``; each ``fn()`` is called ``warmup + repeats`` times.
+        repeats: timed calls per function (the median of these is returned).
+        warmup: untimed calls first (lazy initialisation, caches).
+        device: the device the functions run on; CUDA work is synchronised before each clock read.
+    """
+    if not isinstance(fns, Mapping) or not fns:
+        raise TypeError(f"fns: expected a non-empty dict {{label: callable}}, got {type(fns).__name__}")
+    for label, fn in fns.items():
+        if not callable(fn):
+            raise TypeError(f"fns[{label!r}]: expected a callable, got {type(fn).__name__}")
+    repeats = require_positive_int("repeats", repeats)
+    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+        raise ValueError(f"warmup: expected a non-negative integer, got {warmup!r}")
+    dev = torch.device(device) if device is not None else None
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    samples: dict[str, list[float]] = {label: [] for label in fns}
+    for _ in range(repeats):
+        for label, fn in fns.items():  # interleaved: every method sees the same background load
+            _sync(dev)
+            start = time.perf_counter()
+            fn()
+            _sync(dev)
+            samples[label].append(time.perf_counter() - start)
+    return {label: statistics.median(s) for label, s in samples.items()}
+
+
+def peak_memory_bytes(fn: Callable[[], object], device: torch.device | str = "cpu") -> int:
+    """Peak tensor memory (bytes) allocated while ``fn()`` runs, above what was allocated before.
+
+    CUDA: the caching allocator's high-water mark. CPU: the running total of the allocation and
+    free events recorded by the PyTorch profiler, maximised over time.
+    """
+    if not callable(fn):
+        raise TypeError(f"fn: expected a callable, got {type(fn).__name__}")
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+        before = torch.cuda.memory_allocated(dev)
+        torch.cuda.reset_peak_memory_stats(dev)
+        fn()
+        torch.cuda.synchronize(dev)
+        return max(0, torch.cuda.max_memory_allocated(dev) - before)
+    if dev.type != "cpu":
+        raise ValueError(f"device: expected 'cpu' or a CUDA device, got {dev}")
+    # The autograd profiler without kineto starts in milliseconds and reports every allocation.
+    with torch.autograd.profiler.profile(profile_memory=True, use_kineto=False) as prof:
+        fn()
+    events = sorted(prof.function_events, key=lambda e: e.time_range.start)
+    running = peak = 0
+    for event in events:
+        # self_cpu_memory_usage: bytes allocated minus freed by this op itself (children excluded),
+        # so summing over all events counts every allocation exactly once.
+        running += event.self_cpu_memory_usage
+        peak = max(peak, running)
+    return peak

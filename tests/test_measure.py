@@ -1,0 +1,47 @@
+"""Specification of hypernet_lib.measure: interleaved median timing and peak memory of a call."""
+
+import pytest
+import torch
+
+from hypernet_lib.measure import median_times, peak_memory_bytes
+
+
+def test_median_times_calls_every_function_warmup_plus_repeats_times():
+    calls = {"a": 0, "b": 0}
+
+    def bump(name):
+        calls[name] += 1
+
+    out = median_times({"a": lambda: bump("a"), "b": lambda: bump("b")}, repeats=5, warmup=2)
+    assert set(out) == {"a", "b"} and all(t >= 0 for t in out.values())
+    assert calls == {"a": 7, "b": 7}
+
+
+def test_peak_memory_sees_a_temporary_that_is_freed_before_the_call_returns():
+    def work():
+        a = torch.ones(1_000_000)  # 4 MB, freed when work returns
+        b = a * 2  # another 4 MB while a is alive: the peak is 8 MB
+        return float(b[0])
+
+    peak = peak_memory_bytes(work)
+    assert 8_000_000 <= peak < 9_000_000
+
+
+def test_an_in_place_update_allocates_next_to_nothing():
+    x = torch.ones(1_000_000)
+    assert peak_memory_bytes(lambda: x.add_(1)) < 1_000  # at most a scalar wrapped as a tensor
+
+
+def test_bad_input_is_rejected():
+    with pytest.raises(TypeError, match="non-empty dict"):
+        median_times({})
+    with pytest.raises(TypeError, match="callable"):
+        median_times({"a": 3})
+    with pytest.raises(ValueError, match="positive integer"):
+        median_times({"a": lambda: None}, repeats=0)
+    with pytest.raises(ValueError, match="non-negative integer"):
+        median_times({"a": lambda: None}, warmup=-1)
+    with pytest.raises(TypeError, match="callable"):
+        peak_memory_bytes(None)
+    with pytest.raises(ValueError, match="cpu"):
+        peak_memory_bytes(lambda: None, device="meta")
