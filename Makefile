@@ -11,7 +11,7 @@ NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize
           --nbval-cell-timeout 300 --nbval-kernel-startup-timeout 120
 LINTED := hypernet_lib tests benchmarks tools notebooks
 
-.PHONY: lab test unit notebooks lint bench budget setup
+.PHONY: lab test unit notebooks lint bench budget setup browser nav binder-check determinism
 
 setup: $(STAMP)
 
@@ -29,7 +29,19 @@ test: $(STAMP) lint
 	$(BIN)/python -m pytest $(NBVAL) tests notebooks
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests --ignore=tests/browser
+
+browser: $(STAMP)
+	$(BIN)/python -m pytest tests/browser
+
+nav: $(STAMP)
+	$(BIN)/python tools/nav.py
+
+binder-check: $(STAMP)
+	$(BIN)/python tools/binder_check.py
+
+determinism: $(STAMP)
+	$(BIN)/python tools/determinism.py
 
 notebooks: $(STAMP)
 	$(BIN)/python -m pytest $(NBVAL) notebooks

@@ -2,6 +2,9 @@ import pytest
 import torch
 from torch import nn
 
+# Fails the run when the whole course takes longer than 15 min under nbval (tests/course_budget.py).
+pytest_plugins = ["course_budget"]
+
 
 @pytest.fixture
 def mlp() -> nn.Module:

@@ -1,0 +1,297 @@
+"""Few-shot episodes: N-way K-shot tasks drawn from a labelled dataset, batched over tasks.
+
+An *episode* (a task) picks ``N`` classes, gives ``K`` labelled *support* examples of each and
+``Q`` *query* examples of each to classify. Episode labels are ``0 … N-1`` in the order the
+classes were drawn, so the same dataset class gets different labels in different episodes:
+a learner cannot memorise "class 7 is label 2", it must read the support set.
+
+Layout (class-major, the same for every episode):
+
+    x_support: [B, N*K, *feat]   y_support: [B, N*K]  with y_support[b, j*K + k] = j
+    x_query:   [B, N*Q, *feat]   y_query:   [B, N*Q]  with y_query[b, j*Q + q]   = j
+
+The helpers that pool per class (:func:`class_means`, :class:`ClassEncoder`) read the labels,
+not the layout, so they also work on shuffled or relabelled support sets.
+
+Meta-training and meta-test classes must be disjoint for the test to measure learning *new*
+classes: build one :class:`EpisodeSampler` per split with its own ``classes``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from ._checks import require_dims, require_float, require_positive_int, require_tensor
+from .train import mean_ci
+
+
+class Episodes(NamedTuple):
+    """A batch of ``B`` episodes, ``N``-way ``K``-shot with ``Q`` queries per class.
+
+    ``x_support: [B, N*K, *feat]``, ``y_support: [B, N*K]`` (int64, class-major),
+    ``x_query: [B, N*Q, *feat]``, ``y_query: [B, N*Q]``, ``classes: [B, N]``: the dataset class
+    behind episode label ``j`` is ``classes[b, j]``.
+    """
+
+    x_support: torch.Tensor
+    y_support: torch.Tensor
+    x_query: torch.Tensor
+    y_query: torch.Tensor
+    classes: torch.Tensor
+
+    @property
+    def n_tasks(self) -> int:
+        return self.classes.shape[0]
+
+    @property
+    def n_way(self) -> int:
+        return self.classes.shape[1]
+
+    @property
+    def k_shot(self) -> int:
+        return self.y_support.shape[1] // self.n_way
+
+    def tasks(self, index: slice | torch.Tensor) -> Episodes:
+        """A sub-batch of episodes, e.g. ``episodes.tasks(slice(0, 100))``."""
+        return Episodes(*(t[index] for t in self))
+
+    def to(self, device: torch.device | str) -> Episodes:
+        return Episodes(*(t.to(device) for t in self))
+
+
+class EpisodeSampler:
+    """Draws batches of N-way K-shot episodes from ``x: [n, *feat]`` with labels ``y: [n]``.
+
+    Args:
+        x: the examples, any trailing shape (``[n, 64]`` vectors or ``[n, 1, 8, 8]`` images).
+        y: integer labels ``[n]``.
+        classes: the dataset classes this sampler may draw from (a class split); default: all
+            classes present in ``y``.
+
+    Sampling is vectorised (random keys + ``argsort``, no Python loop over tasks), happens on
+    the CPU with the given ``generator`` so results are identical on any device, and the
+    examples are then gathered on ``x``'s device.
+    """
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, classes: Sequence[int] | torch.Tensor | None = None):
+        require_tensor("x", x)
+        require_tensor("y", y)
+        if y.dtype in (torch.bool,) or y.is_floating_point() or y.is_complex():
+            raise TypeError(f"y: expected integer class labels (e.g. torch.int64), got dtype {y.dtype}")
+        require_dims("y", y, (1,), "[n] class labels")
+        if x.dim() < 1 or x.shape[0] != y.shape[0]:
+            raise ValueError(f"x: expected shape [n={y.shape[0]}, ...] to match y, got {list(x.shape)}")
+        self.x = x
+        labels = y.detach().cpu().long()
+        present = torch.unique(labels)
+        if classes is None:
+            chosen = present
+        else:
+            chosen = torch.as_tensor(classes, dtype=torch.int64).flatten().cpu()
+            if chosen.numel() == 0:
+                raise ValueError("classes: expected at least one class, got none")
+            if torch.unique(chosen).numel() != chosen.numel():
+                raise ValueError(f"classes: expected distinct classes, got {chosen.tolist()}")
+            missing = [c for c in chosen.tolist() if c not in set(present.tolist())]
+            if missing:
+                raise ValueError(f"classes: {missing} have no examples in y; y has classes {present.tolist()}")
+        self.classes: torch.Tensor = chosen  # [C]
+        members = [torch.nonzero(labels == c).flatten() for c in chosen.tolist()]
+        self.counts: torch.Tensor = torch.tensor([len(m) for m in members])  # [C]
+        # Padded index table [C, max_count]: row c lists the dataset rows of class c, then -1.
+        self._table = torch.full((len(members), int(self.counts.max())), -1, dtype=torch.int64)
+        for c, m in enumerate(members):
+            self._table[c, : len(m)] = m
+
+    @property
+    def n_classes(self) -> int:
+        return self.classes.numel()
+
+    def __repr__(self) -> str:
+        return (
+            f"EpisodeSampler({self.n_classes} classes, {int(self.counts.sum())} examples, "
+            f"{int(self.counts.min())}-{int(self.counts.max())} per class, feat {list(self.x.shape[1:])})"
+        )
+
+    def sample(
+        self,
+        n_tasks: int,
+        n_way: int,
+        k_shot: int,
+        n_query: int,
+        generator: torch.Generator | None = None,
+    ) -> Episodes:
+        """Draw ``n_tasks`` episodes (see :class:`Episodes` for shapes).
+
+        Within an episode the ``N`` classes are distinct and the ``K + Q`` examples of a class
+        are distinct, so no query example is also a support example.
+        """
+        n_tasks = require_positive_int("n_tasks", n_tasks)
+        n_way = require_positive_int("n_way", n_way)
+        k_shot = require_positive_int("k_shot", k_shot)
+        n_query = require_positive_int("n_query", n_query)
+        if n_way > self.n_classes:
+            raise ValueError(
+                f"n_way: expected at most the {self.n_classes} classes this sampler has "
+                f"({self.classes.tolist()}), got n_way={n_way}"
+            )
+        per_class = k_shot + n_query
+        fewest = int(self.counts.min())
+        if per_class > fewest:
+            c = int(self.classes[int(self.counts.argmin())])
+            raise ValueError(
+                f"k_shot + n_query: expected at most {fewest} (class {c} has only {fewest} examples), "
+                f"got k_shot={k_shot} + n_query={n_query} = {per_class}"
+            )
+        # N distinct classes per task: the first N of a random permutation of the C classes.
+        picked = torch.rand(n_tasks, self.n_classes, generator=generator).argsort(dim=1)[:, :n_way]  # [B, N]
+        # K + Q distinct examples per class: random keys, padding pushed to the end (keys > 1).
+        rows = self._table[picked]  # [B, N, max_count]
+        keys = torch.rand(rows.shape, generator=generator)
+        keys[rows < 0] = 2.0
+        pos = keys.argsort(dim=-1)[..., :per_class]  # [B, N, K+Q]
+        idx = rows.gather(-1, pos)
+        labels = torch.arange(n_way).view(1, n_way, 1)
+        y_s = labels.expand(n_tasks, n_way, k_shot).reshape(n_tasks, -1)
+        y_q = labels.expand(n_tasks, n_way, n_query).reshape(n_tasks, -1)
+        idx_s = idx[..., :k_shot].reshape(n_tasks, -1).to(self.x.device)
+        idx_q = idx[..., k_shot:].reshape(n_tasks, -1).to(self.x.device)
+        device = self.x.device
+        return Episodes(self.x[idx_s], y_s.to(device), self.x[idx_q], y_q.to(device), self.classes[picked].to(device))
+
+
+def class_means(features: torch.Tensor, labels: torch.Tensor, n_way: int) -> torch.Tensor:
+    """Mean feature of each class: ``features: [B, M, d]``, ``labels: [B, M]`` in ``0…N-1`` → ``[B, N, d]``.
+
+    Row ``j`` is the mean over the examples labelled ``j``; relabelling the examples permutes the
+    rows the same way. Every class must have at least one example in every task.
+    """
+    require_float("features", features)
+    require_dims("features", features, (3,), "[B, M, d]")
+    require_tensor("labels", labels)
+    n_way = require_positive_int("n_way", n_way)
+    if labels.is_floating_point() or labels.shape != features.shape[:2]:
+        raise ValueError(
+            f"labels: expected integer labels of shape {list(features.shape[:2])} (features' [B, M]), "
+            f"got {list(labels.shape)} {labels.dtype}"
+        )
+    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= n_way):
+        raise ValueError(f"labels: expected values in 0..{n_way - 1}, got {int(labels.min())}..{int(labels.max())}")
+    one_hot = nn.functional.one_hot(labels.long(), n_way).to(features.dtype)  # [B, M, N]
+    counts = one_hot.sum(dim=1)  # [B, N]
+    if bool((counts == 0).any()):
+        b, j = (int(i) for i in torch.nonzero(counts == 0)[0])
+        raise ValueError(f"labels: class {j} has no example in task {b}; every class needs at least one")
+    return one_hot.transpose(1, 2) @ features / counts.unsqueeze(-1)
+
+
+def prototype_logits(
+    support_features: torch.Tensor, y_support: torch.Tensor, query_features: torch.Tensor, n_way: int
+) -> torch.Tensor:
+    """Nearest-class-mean scores: minus the squared distance of each query to each class mean.
+
+    ``support_features: [B, M, d]``, ``y_support: [B, M]``, ``query_features: [B, Q, d]`` → ``[B, Q, N]``.
+    On raw pixels this is the nearest-class-mean baseline; on learned features, a prototypical
+    network (Snell, Swersky & Zemel 2017).
+    """
+    protos = class_means(support_features, y_support, n_way)  # [B, N, d]
+    require_float("query_features", query_features)
+    require_dims("query_features", query_features, (3,), "[B, Q, d]")
+    if query_features.shape[0] != protos.shape[0] or query_features.shape[2] != protos.shape[2]:
+        raise ValueError(
+            f"query_features: expected shape [B={protos.shape[0]}, Q, d={protos.shape[2]}], "
+            f"got {list(query_features.shape)}"
+        )
+    return -torch.cdist(query_features, protos).pow(2)
+
+
+class ClassEncoder(nn.Module):
+    """Set encoder for support sets: one embedding per class, ``ρ(mean_k φ(x_{j,k}))``.
+
+    ``φ`` (``embed``) maps one example ``[*feat] → [d]`` and is shared by every example and
+    class; the mean over a class's ``K`` shots makes the embedding independent of their order
+    and number (Deep Sets, Zaheer et al. 2017); ``ρ`` (``post``, optional) maps ``[d] → [d']``.
+    Relabelling the support set permutes the output rows the same way.
+
+    Call: ``x_support: [B, M, *feat]``, ``y_support: [B, M]``, ``n_way`` → ``[B, N, d']``.
+    ``embed_examples(x: [B, M, *feat]) → [B, M, d]`` applies ``φ`` alone (e.g. to queries).
+    """
+
+    def __init__(self, embed: nn.Module, post: nn.Module | None = None):
+        super().__init__()
+        if not isinstance(embed, nn.Module):
+            raise TypeError(f"embed: expected an nn.Module mapping [n, *feat] -> [n, d], got {type(embed).__name__}")
+        if post is not None and not isinstance(post, nn.Module):
+            raise TypeError(f"post: expected an nn.Module or None, got {type(post).__name__}")
+        self.embed = embed
+        self.post = post
+
+    def embed_examples(self, x: torch.Tensor) -> torch.Tensor:
+        """``φ`` on every example: ``[B, M, *feat] → [B, M, d]``."""
+        require_float("x", x)
+        if x.dim() < 3:
+            raise ValueError(f"x: expected at least 3 dimensions [B, M, *feat], got shape {list(x.shape)}")
+        out = self.embed(x.flatten(0, 1))
+        if out.dim() != 2:
+            raise ValueError(f"embed: expected it to return [n, d] vectors, got shape {list(out.shape)}")
+        return out.unflatten(0, x.shape[:2])
+
+    def forward(self, x_support: torch.Tensor, y_support: torch.Tensor, n_way: int) -> torch.Tensor:
+        pooled = class_means(self.embed_examples(x_support), y_support, n_way)  # [B, N, d]
+        return pooled if self.post is None else self.post(pooled)
+
+
+class Score(NamedTuple):
+    """Accuracy over episodes: ``mean`` and 95% CI half-width ``ci``, ``per_episode: [B]``."""
+
+    mean: float
+    ci: float
+    per_episode: torch.Tensor
+
+
+def episode_accuracy(logits: torch.Tensor, y_query: torch.Tensor) -> torch.Tensor:
+    """Fraction of queries classified right in each episode: ``[B, Q, N]``, ``[B, Q]`` → ``[B]``."""
+    require_float("logits", logits)
+    require_dims("logits", logits, (3,), "[B, Q, N] class scores")
+    require_tensor("y_query", y_query)
+    if y_query.shape != logits.shape[:2]:
+        raise ValueError(
+            f"y_query: expected shape {list(logits.shape[:2])} (logits' [B, Q]), got {list(y_query.shape)}"
+        )
+    return (logits.argmax(dim=-1) == y_query).float().mean(dim=1)
+
+
+@torch.no_grad()
+def evaluate(
+    predict: Callable[[Episodes], torch.Tensor],
+    episodes: Episodes,
+    batch_size: int = 100,
+    confidence: float = 0.95,
+) -> Score:
+    """Accuracy of ``predict`` over ``episodes`` with its confidence interval (:func:`~hypernet_lib.mean_ci`).
+
+    ``predict(episodes) → logits [b, N*Q, N]`` is called on sub-batches of ``batch_size``
+    episodes (bounding memory), under ``torch.no_grad()``; a method that adapts by gradient
+    descent (fine-tuning) wraps its inner loop in ``torch.enable_grad()``. Passing the same
+    ``episodes`` to every method compares them on identical tasks.
+    """
+    if not callable(predict):
+        raise TypeError(f"predict: expected a callable episodes -> logits [B, N*Q, N], got {type(predict).__name__}")
+    if not isinstance(episodes, Episodes):
+        raise TypeError(f"episodes: expected an Episodes batch (EpisodeSampler.sample), got {type(episodes).__name__}")
+    batch_size = require_positive_int("batch_size", batch_size)
+    accs = []
+    for start in range(0, episodes.n_tasks, batch_size):
+        chunk = episodes.tasks(slice(start, start + batch_size))
+        logits = predict(chunk)
+        if not isinstance(logits, torch.Tensor) or logits.shape != (*chunk.y_query.shape, chunk.n_way):
+            got = list(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+            raise ValueError(f"predict: expected logits of shape {[*chunk.y_query.shape, chunk.n_way]}, got {got}")
+        accs.append(episode_accuracy(logits.float(), chunk.y_query).cpu())
+    per_episode = torch.cat(accs)
+    mean, ci = mean_ci(per_episode, confidence)
+    return Score(mean, ci, per_episode)

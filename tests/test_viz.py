@@ -1,0 +1,276 @@
+"""Specification of the weight heatmaps and slider panels (headless: Agg canvas, sliders moved from code)."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from hypernet_lib import HyperNetwork, describe, functional_forward
+from hypernet_lib.viz import SliderPanel, WeightPanel, embedding_sliders, new_figure, weight_image
+
+XS = torch.linspace(-3, 3, 50).unsqueeze(1)
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+@pytest.fixture
+def sine_setup():
+    torch.manual_seed(0)
+    target = nn.Sequential(nn.Linear(1, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 1))
+    hnet = HyperNetwork(describe(target), z_dim=2, hidden=(16,))
+    return target, hnet
+
+
+def make_panel(target, hnet, **kwargs):
+    def generate(values):
+        return hnet(torch.tensor([values["a"], values["b"]]))
+
+    def behaviour(ax):
+        (line,) = ax.plot(XS[:, 0], np.zeros(len(XS)))
+
+        def update(params, values):
+            line.set_ydata(functional_forward(target, params, XS)[:, 0].numpy())
+            return (line,)
+
+        return update
+
+    return SliderPanel({"a": (-2.0, 2.0, 0.5), "b": (-1.0, 1.0)}, generate, behaviour, canvas="agg", **kwargs)
+
+
+def snapshot(panel):
+    """Everything the figure shows that depends on z: heatmap arrays and the behaviour line."""
+    images = {k: np.array(im.get_array()) for k, im in panel.weights.images.items()}
+    return images, np.array(panel.ax.lines[0].get_ydata())
+
+
+# --- weight_image -------------------------------------------------------------------------------
+
+
+def test_bias_becomes_a_column_and_matrix_stays():
+    assert weight_image("b", torch.arange(5.0)).shape == (5, 1)
+    w = torch.randn(3, 7)
+    assert np.array_equal(weight_image("w", w), w.double().numpy())
+
+
+def test_conv_kernels_are_tiled_with_nan_gaps():
+    k = torch.randn(2, 3, 4, 5)
+    im = weight_image("k", k)
+    assert im.shape == (2 * 5 - 1, 3 * 6 - 1)
+    assert np.array_equal(im[5:9, 6:11], k[1, 1].double().numpy())  # tile (out=1, in=1)
+    assert np.isnan(im[4]).all() and np.isnan(im[:, 5]).all()  # the gaps
+    assert weight_image("k1", torch.randn(2, 3, 4)).shape == (2 * 2 - 1, 3 * 5 - 1)  # conv1d: 1-row tiles
+
+
+def test_weight_image_rejects_bad_input():
+    with pytest.raises(ValueError, match=r"expected 1 to 4 dimensions .* got shape \[2, 2, 2, 2, 2\]"):
+        weight_image("x", torch.zeros(2, 2, 2, 2, 2))
+    with pytest.raises(TypeError, match="expected a floating-point tensor, got dtype torch.int64"):
+        weight_image("x", torch.zeros(3, dtype=torch.int64))
+    with pytest.raises(TypeError, match="expected a torch.Tensor or numpy array, got list"):
+        weight_image("x", [1.0, 2.0])
+
+
+# --- WeightPanel --------------------------------------------------------------------------------
+
+
+def test_weight_panel_one_heatmap_per_tensor_on_one_symmetric_scale(mlp):
+    params = {k: v.detach() for k, v in mlp.named_parameters()}
+    panel = WeightPanel(params)
+    assert list(panel.images) == list(params)
+    biggest = max(float(v.abs().max()) for v in params.values())
+    assert panel.norm.vmin == pytest.approx(-biggest) and panel.norm.vmax == pytest.approx(biggest)
+    assert all(im.norm is panel.norm for im in panel.images.values())  # shared scale
+    assert panel.axes["2.weight"].get_title() == "2.weight\n[8, 8]"
+    assert panel.images["0.bias"].get_array().shape == (8, 1)  # a thin strip
+
+
+def test_weight_panel_update_changes_data_in_place(mlp):
+    params = {k: v.detach() for k, v in mlp.named_parameters()}
+    panel = WeightPanel(params, vmax=1.0)
+    images_before, n_axes = dict(panel.images), len(panel.fig.axes)
+    doubled = {k: 2 * v for k, v in params.items()}
+    panel.update(doubled)
+    assert panel.images == images_before and len(panel.fig.axes) == n_axes  # same artists, nothing added
+    assert np.allclose(panel.images["4.weight"].get_array(), 2 * params["4.weight"].numpy())
+    assert panel.vmax == 1.0  # the scale stays unless asked
+    panel.update(doubled, rescale=True)
+    assert panel.vmax == pytest.approx(max(float(v.abs().max()) for v in doubled.values()))
+
+
+def test_weight_panel_fits_into_part_of_a_figure(cnn):
+    fig = plt.figure(figsize=(10, 3))
+    gs = fig.add_gridspec(1, 2)
+    behaviour_ax = fig.add_subplot(gs[0])
+    panel = WeightPanel({k: v.detach() for k, v in cnn.named_parameters()}, fig=fig, spec=gs[1])
+    right_half = gs[1].get_position(fig)
+    for ax in panel.axes.values():
+        box = ax.get_position()
+        assert box.x0 >= right_half.x0 - 1e-9 and box.x1 <= right_half.x1 + 1e-9
+        assert not box.overlaps(behaviour_ax.get_position())
+    assert panel.images["2.weight"].get_array().shape == (6 * 4 - 1, 4 * 4 - 1)  # tiled 3x3 kernels
+
+
+def test_weight_panel_rejects_bad_input(mlp):
+    params = {k: v.detach() for k, v in mlp.named_parameters()}
+    with pytest.raises(ValueError, match="expected at least one tensor"):
+        WeightPanel({})
+    with pytest.raises(TypeError, match="params: expected a dict"):
+        WeightPanel([torch.zeros(3)])
+    with pytest.raises(ValueError, match="vmax: expected a positive finite number"):
+        WeightPanel(params, vmax=-1.0)
+    panel = WeightPanel(params)
+    with pytest.raises(ValueError, match=r"expected the keys .* got \['0.weight'\]"):
+        panel.update({"0.weight": params["0.weight"]})
+    with pytest.raises(ValueError, match=r"params\['0.bias'\]: expected shape \[8\], got \[9\]"):
+        panel.update({**params, "0.bias": torch.zeros(9)})
+    batched = {k: v.expand(4, *v.shape) for k, v in params.items()}
+    with pytest.raises(ValueError, match="of ONE parameter set"):
+        WeightPanel({"w": batched["0.weight"].unsqueeze(1).unsqueeze(1)})
+
+
+# --- SliderPanel --------------------------------------------------------------------------------
+
+
+def test_moving_a_slider_regenerates_weights_and_redraws_the_plot(sine_setup):
+    target, hnet = sine_setup
+    panel = make_panel(target, hnet)
+    params_before = {k: v.clone() for k, v in panel.params.items()}
+    images_before, line_before = snapshot(panel)
+    readout_before = panel.readout.value
+
+    panel.sliders["a"].value = -1.5
+
+    assert panel.values == {"a": -1.5, "b": 0.0}
+    expected = hnet(torch.tensor([-1.5, 0.0]))
+    for name in params_before:
+        assert not torch.equal(panel.params[name], params_before[name]) or "bias" in name  # biases start at 0
+        assert torch.allclose(panel.params[name], expected[name])
+    images_after, line_after = snapshot(panel)
+    assert np.allclose(images_after["2.weight"], expected["2.weight"].detach().numpy())
+    assert not np.allclose(images_after["2.weight"], images_before["2.weight"])
+    assert not np.allclose(line_after, line_before)
+    assert np.allclose(line_after, functional_forward(target, expected, XS)[:, 0].detach().numpy(), atol=1e-6)
+    assert panel.readout.value != readout_before and "a = -1.50" in panel.readout.value
+
+
+def test_slider_changes_redraw_the_same_figure_and_match_a_full_draw(sine_setup):
+    target, hnet = sine_setup
+    panel = make_panel(target, hnet)
+    fig, n_axes, n_lines, n_figs = panel.fig, len(panel.fig.axes), len(panel.ax.lines), plt.get_fignums()
+    for v in np.linspace(-2, 2, 5):
+        panel.sliders["a"].value = float(v)
+    assert panel.fig is fig and len(fig.axes) == n_axes and len(panel.ax.lines) == n_lines
+    assert plt.get_fignums() == n_figs  # no new pyplot figures either
+    blitted = np.array(fig.canvas.buffer_rgba())
+    fig.canvas.draw()  # what a fresh full draw shows: the fast path must agree pixel for pixel
+    assert np.array_equal(blitted, np.array(fig.canvas.buffer_rgba()))
+    assert panel.last_update_ms > 0
+
+
+def test_reset_restores_values_weights_and_plot(sine_setup):
+    target, hnet = sine_setup
+    panel = make_panel(target, hnet)
+    start_params = {k: v.clone() for k, v in panel.params.items()}
+    start_images, start_line = snapshot(panel)
+    start_readout = panel.readout.value
+    panel.set(a=1.9, b=-0.7)
+    assert panel.values == {"a": 1.9, "b": -0.7}
+    panel.reset_button.click()
+    assert panel.values == {"a": 0.5, "b": 0.0}
+    assert all(torch.equal(panel.params[k], start_params[k]) for k in start_params)
+    images, line = snapshot(panel)
+    assert all(np.array_equal(images[k], start_images[k]) for k in images)
+    assert np.array_equal(line, start_line)
+    assert panel.readout.value == start_readout
+
+
+def test_behaviour_returning_none_gets_a_full_redraw(sine_setup):
+    target, hnet = sine_setup
+
+    def behaviour(ax):
+        def update(params, values):
+            ax.set_title(f"a = {values['a']:.1f}")  # more than artist data: needs a full draw
+            return None
+
+        return update
+
+    panel = SliderPanel(
+        {"a": (-1, 1, 0), "b": (-1, 1, 0)},
+        lambda v: hnet(torch.tensor([v["a"], v["b"]])),
+        behaviour,
+        readout=lambda v: f"amplitude {v['a']:.1f}",
+        canvas="agg",
+    )
+    panel.sliders["a"].value = 0.5
+    assert panel.ax.get_title() == "a = 0.5" and panel.readout.value == "<code>amplitude 0.5</code>"
+    full = np.array(panel.fig.canvas.buffer_rgba())
+    panel.fig.canvas.draw()
+    assert np.array_equal(full, np.array(panel.fig.canvas.buffer_rgba()))
+
+
+def test_weights_only_panel_and_embedding_sliders(sine_setup):
+    _, hnet = sine_setup
+    z0 = torch.tensor([0.3, -0.2])
+    sliders, generate = embedding_sliders(hnet, z0, dims=[1], span=1.0)
+    assert sliders == {"z[1]": pytest.approx((-1.2, 0.8, -0.2))}
+    panel = SliderPanel(sliders, generate, canvas="agg")
+    assert panel.ax is None
+    panel.sliders["z[1]"].value = 0.5
+    assert torch.allclose(panel.params["2.weight"], hnet(torch.tensor([0.3, 0.5]))["2.weight"])
+    assert np.allclose(panel.weights.images["2.weight"].get_array(), panel.params["2.weight"].numpy())
+
+
+def test_slider_panel_rejects_bad_input(sine_setup):
+    _, hnet = sine_setup
+    gen = lambda v: hnet(torch.tensor([v["a"], 0.0]))
+    with pytest.raises(ValueError, match="expected at least one slider"):
+        SliderPanel({}, gen)
+    with pytest.raises(ValueError, match=r"sliders\['a'\]: expected min < max, got min=1.0, max=0.0"):
+        SliderPanel({"a": (1, 0)}, gen)
+    with pytest.raises(ValueError, match=r"sliders\['a'\]: expected a start value in \[0.0, 1.0\], got 3.0"):
+        SliderPanel({"a": (0, 1, 3)}, gen)
+    with pytest.raises(ValueError, match=r"sliders\['a'\]: expected \(min, max\)"):
+        SliderPanel({"a": 1.0}, gen)
+    with pytest.raises(TypeError, match="generate: expected a callable"):
+        SliderPanel({"a": (0, 1)}, "hnet")
+    with pytest.raises(TypeError, match="generate: expected it to return a dict"):
+        SliderPanel({"a": (0, 1)}, lambda v: torch.zeros(3), canvas="agg")
+    with pytest.raises(TypeError, match=r"behaviour: expected behaviour\(ax\) to return update"):
+        SliderPanel({"a": (0, 1)}, gen, behaviour=lambda ax: None, canvas="agg")
+    panel = SliderPanel({"a": (0, 1)}, gen, canvas="agg")
+    with pytest.raises(ValueError, match=r"set: \['c'\] are not sliders of this panel; it has \['a'\]"):
+        panel.set(c=1.0)
+    with pytest.raises(ValueError, match=r"set: a expected a number in \[0.0, 1.0\], got 5"):
+        panel.set(a=5)
+    with pytest.raises(ValueError, match="canvas: expected 'auto', 'ipympl' or 'agg', got 'qt'"):
+        new_figure((3, 2), canvas="qt")
+    with pytest.raises(ValueError, match=r"z0: expected a float tensor of shape \[d_z\]"):
+        embedding_sliders(hnet, torch.zeros(1, 2))
+    with pytest.raises(ValueError, match=r"dims: expected coordinates in \[0, 2\), got \[5\]"):
+        embedding_sliders(hnet, torch.zeros(2), dims=[5])
+
+
+def test_ipympl_canvas_is_the_widget_next_to_the_sliders(sine_setup):
+    pytest.importorskip("ipympl")
+    import ipywidgets as widgets
+
+    _, hnet = sine_setup
+    panel = SliderPanel(
+        {"a": (-1, 1, 0), "b": (-1, 1, 0)}, lambda v: hnet(torch.tensor([v["a"], v["b"]])), canvas="ipympl"
+    )
+    canvas, controls = panel.widget.children
+    assert canvas is panel.fig.canvas and isinstance(canvas, widgets.DOMWidget)
+    assert list(controls.children) == [*panel.sliders.values(), panel.reset_button, panel.readout]
+    before = np.array(panel.weights.images["0.weight"].get_array())
+    panel.sliders["a"].value = 0.9
+    assert not np.allclose(panel.weights.images["0.weight"].get_array(), before)
+    panel.close()
