@@ -25,7 +25,7 @@ from .bayes import Likelihood, forward_samples, log_likelihood, minibatch_indice
 from .target import describe, functional_forward
 from .train import fit
 
-_ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh}
+_ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "silu": nn.SiLU}
 
 
 def mlp(widths: Sequence[int], activation: str = "relu", dropout: float = 0.0) -> nn.Sequential:
