@@ -11,6 +11,7 @@ from hypernet_lib import describe
 from hypernet_lib.bayes import (
     AffineCoupling,
     FlowHyperNetwork,
+    GaussianPrior,
     fit_bayes_hypernet,
     forward_samples,
     gaussian_log_prob,
@@ -188,13 +189,13 @@ def test_mean_field_vi_recovers_the_exact_posterior_of_bayesian_linear_regressio
     target = nn.Linear(1, 1)
     x = torch.rand(30, 1, generator=gen) * 2 - 1
     y = 0.7 * x - 0.3 + 0.2 * torch.randn(30, 1, generator=gen)
-    noise, prior = 0.2, torch.tensor([1.0, 1.0])  # spec order: weight, bias
+    noise, prior = 0.2, torch.tensor([1.0, 1.0])  # spec order: weight, bias (fan_in 1: both scales 1)
     features = torch.cat([x, torch.ones_like(x)], 1)
     precision = torch.eye(2) / prior.pow(2) + features.T @ features / noise**2
     post_mean = torch.linalg.solve(precision, features.T @ y[:, 0] / noise**2)
     hnet = FlowHyperNetwork(describe(target), n_couplings=0, init_std=0.1)
     fit_bayes_hypernet(
-        hnet, target, x, y, "gaussian", 1500, n_samples=32, lr=0.02, noise_std=noise, prior=prior, generator=gen,
+        hnet, target, x, y, "gaussian", 1500, n_samples=32, lr=0.02, noise_std=noise, prior=GaussianPrior(describe(target)), generator=gen,
         progress=False,
     )  # fmt: skip
     torch.testing.assert_close(hnet.mu.detach(), post_mean, atol=0.02, rtol=0)
