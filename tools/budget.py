@@ -62,7 +62,7 @@ def main() -> int:
     if args.child:
         print(json.dumps(run_one(args.child)))
         return 0
-    paths = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    paths = [p.resolve() for p in args.notebooks] or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     print(f"{'notebook':42s} {'seconds':>8s} {'peak RSS MB':>12s}  status")
     rows, total = [], 0.0
     for path in paths:
