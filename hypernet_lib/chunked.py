@@ -188,14 +188,18 @@ def chunked_hyperfan_init_(
     they do not (about ``sqrt(2 / S)`` spread). So each normal row is rescaled to ``H_jᵀ M H_j = 1``
     on the measured sample, which makes every position unit-scale, not only the average.
 
+    A second refinement, per chunk. Chunk ``k``'s second moment is ``E_z[|H h(z, c_k)|²] / S``,
+    which depends on its own random embedding ``c_k``: unit on average over chunks, but a tensor
+    made of one or two chunks (a small layer, or large chunks) would land 20-50% off. So each
+    chunk's scale is divided by the measured root-mean-square of its (non-padding) outputs, ``s_k ← s / rms_k``: every
+    chunk starts exactly at its tensor's scale (on the sample), however few chunks a tensor has.
+
     Biases cannot start at zero as in the full case (the head rows are shared, and ``s = 0`` would
     freeze them); they get ``s = 1 / sqrt(fan_in)``, PyTorch's own bias scale for a ``Linear``.
-    ``E[h²]`` is measured over ``z_sample`` (default ``N(0, I)``) paired with random chunk
-    embeddings; the generator's hidden layers are He-initialized and chunk embeddings are ``N(0, I)``.
-
-    The scale holds on average over chunks: one chunk's variance follows its own features
-    ``h(z, c_k)``, so a tensor made of many chunks sits at its fan scale and a tensor made of
-    one or two chunks only near it.
+    ``E[h²]`` and ``M`` are measured over ``z_sample`` (default ``N(0, I)``) paired with random chunk
+    embeddings, the per-chunk moments over (up to) 64 of its rows; the generator's hidden layers
+    are He-initialized and chunk embeddings are ``N(0, I)``. The scales are fixed at init; as the
+    embeddings and the generator train, the generated weights move away from them like any others.
     """
     if not isinstance(hnet, ChunkedHyperNet):
         raise TypeError(f"hnet: expected a ChunkedHyperNet, got {type(hnet).__name__}")
@@ -236,4 +240,14 @@ def chunked_hyperfan_init_(
         scales.append(torch.full((p.numel,), s))
     hnet.scale.zero_()
     hnet.scale.view(-1)[hnet.position] = torch.cat(scales).to(hnet.scale)
+    # Per-chunk correction: each chunk's raw output rescaled to unit rms over (up to) 64 z's,
+    # a block of chunks at a time so that [n, chunks, S] stays small for large targets.
+    zs = z_sample[torch.randperm(z_sample.shape[0], generator=gen)[:64].to(z_sample.device)]
+    block = max(1, 2**22 // (zs.shape[0] * max(hnet.chunk_size, head.in_features)))
+    for start in range(0, hnet.n_chunks, block):
+        emb = hnet.chunk_embeddings[start : start + block]
+        x = torch.cat([zs[:, None].expand(-1, len(emb), -1), emb[None].expand(len(zs), -1, -1)], dim=-1)
+        real = (hnet.scale[start : start + block] != 0).to(x)  # [chunks, S]: 0 on padding
+        square = (hnet.generator(x).pow(2) * real).sum(dim=(0, 2)) / (len(zs) * real.sum(-1))
+        hnet.scale[start : start + block] /= square.sqrt().clamp_min(1e-12)[:, None]  # rms over real numbers
     return second

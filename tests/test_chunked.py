@@ -146,6 +146,21 @@ def test_generated_weight_variance_matches_the_targets_fan(mode, layout):
         assert float(params[name].detach().var()) == pytest.approx(wanted, rel=0.15), name
 
 
+def test_every_chunk_starts_exactly_at_its_tensors_scale_on_the_init_sample(mlp):
+    # Per-layer chunks of 8: one tensor per chunk, so each chunk has one wanted scale.
+    spec = describe(mlp)
+    z = torch.randn(64, 2)  # 64 rows: the init measures each chunk on exactly these
+    hnet = ChunkedHyperNet(spec, z_dim=2, chunk_size=8, hidden=(16,), layout="layer", z_sample=z)
+    ids = hnet.chunk_map()
+    with torch.no_grad():
+        params = hnet(z)
+    for p in spec.params:
+        wanted = 1.0 / p.fan_in if p.is_bias else 2.0 / p.fan_in
+        for k in ids[p.name].unique():
+            found = float(params[p.name][:, ids[p.name] == k].pow(2).mean())
+            assert found == pytest.approx(wanted, rel=1e-4), (p.name, int(k))
+
+
 def test_generated_biases_start_at_pytorchs_bias_scale():
     # 256 biases are only 16 chunks: one init is within ~10%, four average to within a few percent.
     found = []
