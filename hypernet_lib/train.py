@@ -33,7 +33,7 @@ def fit(
     for i in bar:
         loss = step(i)
         if i % log_every == 0 or i == n_steps - 1:
-            losses.append(float(loss))
+            losses.append(float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss))
             bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
     bar.close()
     return losses
