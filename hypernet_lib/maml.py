@@ -31,7 +31,7 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 
 from ._checks import require_float, require_tensor
-from .target import TargetSpec, describe
+from .target import TargetSpec, _spec_of, describe
 
 Params = dict[str, torch.Tensor]
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -272,16 +272,6 @@ class MAML(nn.Module):
 def _check_module(module: nn.Module) -> None:
     if not isinstance(module, nn.Module):
         raise TypeError(f"module: expected a torch.nn.Module, got {type(module).__name__}")
-
-
-def _spec_of(module: nn.Module, params: Mapping[str, torch.Tensor]) -> TargetSpec:
-    if not isinstance(params, Mapping):
-        raise TypeError(f"params: expected a dict {{name: Tensor}}, got {type(params).__name__}")
-    named = dict(module.named_parameters())
-    unknown = [n for n in params if n not in named]
-    if unknown:
-        raise ValueError(f"params: {unknown} are not parameters of the module; it has {list(named)}")
-    return describe(module, include=list(params))
 
 
 def _check_support(x: torch.Tensor, y: torch.Tensor, names: tuple[str, str] = ("x_support", "y_support")) -> int:
