@@ -186,6 +186,12 @@ def new_figure(figsize: tuple[float, float], canvas: Literal["auto", "ipympl", "
         manager.canvas.header_visible = False  # no "Figure 0" title bar
         manager.canvas.resizable = False
         manager.canvas.toolbar_position = "left"
+        # ipympl 0.10 mirrors every frame drawn before a browser view exists into ``_data_url``
+        # as bare base64 (no ``data:image/png;base64,`` prefix). The view then fails to decode it
+        # ("Error setting state: ... HTMLImageElement ... broken") and never sizes its canvas: the
+        # figure stays 0 x 0 pixels. Without the mirror the view asks for a fresh frame once it is
+        # attached, which is what happens anyway after the first redraw.
+        manager.canvas.syncing_data_url = False
     else:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
 
@@ -488,7 +494,9 @@ class SliderPanel:
         else:  # a script or test: the Agg canvas holds the figure; nothing to show
             view = widgets.Output()
         controls = widgets.VBox([*self.sliders.values(), self.reset_button, self.readout])
-        self.widget = widgets.HBox([view, controls], layout=widgets.Layout(align_items="center"))
+        # Side by side when the notebook column is wide enough, else the controls wrap under the
+        # figure: a wide panel must never push its sliders off screen, where no mouse can reach them.
+        self.widget = widgets.HBox([view, controls], layout=widgets.Layout(align_items="center", flex_flow="row wrap"))
         self._refresh()
 
     # -- state -----------------------------------------------------------------------------
