@@ -147,6 +147,9 @@ def _abs_max(images: Mapping[str, np.ndarray]) -> float:
 # ---------------------------------------------------------------------------------------------
 
 
+MAX_CANVAS_PX = 960  # widest ipympl canvas, in CSS pixels (see new_figure)
+
+
 def _in_kernel() -> bool:
     try:
         from IPython import get_ipython
@@ -170,7 +173,6 @@ def new_figure(figsize: tuple[float, float], canvas: Literal["auto", "ipympl", "
         or not all(isinstance(s, (int, float)) and s > 0 for s in figsize)
     ):
         raise ValueError(f"figsize: expected (width, height) in inches, both > 0, got {figsize!r}")
-    fig = Figure(figsize=tuple(float(s) for s in figsize))
     use_ipympl = canvas == "ipympl"
     if canvas == "auto" and _in_kernel():
         try:
@@ -179,6 +181,14 @@ def new_figure(figsize: tuple[float, float], canvas: Literal["auto", "ipympl", "
             use_ipympl = True
         except ImportError:
             use_ipympl = False
+    width, height = (float(s) for s in figsize)
+    dpi = float(matplotlib.rcParams["figure.dpi"])
+    if use_ipympl:
+        # A canvas wider than JupyterLab's notebook column (about 1000 px on a 1440 px laptop screen
+        # with the file browser open) is clipped on the right. Lower the resolution instead of the
+        # layout, so every panel keeps its proportions and fits.
+        dpi = min(dpi, MAX_CANVAS_PX / width)
+    fig = Figure(figsize=(width, height), dpi=dpi)
     if use_ipympl:
         from ipympl.backend_nbagg import Canvas, FigureManager
 
