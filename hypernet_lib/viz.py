@@ -195,7 +195,9 @@ def new_figure(figsize: tuple[float, float], canvas: Literal["auto", "ipympl", "
         manager = FigureManager(Canvas(fig), 0)
         manager.canvas.header_visible = False  # no "Figure 0" title bar
         manager.canvas.resizable = False
-        manager.canvas.toolbar_position = "left"
+        # The pan/zoom toolbar fades in over the left axes whenever the mouse is on the figure,
+        # hiding its axis label; a slider panel is driven by its sliders, not by panning.
+        manager.canvas.toolbar_visible = False
         # ipympl 0.10 mirrors every frame drawn before a browser view exists into ``_data_url``
         # as bare base64 (no ``data:image/png;base64,`` prefix). The view then fails to decode it
         # ("Error setting state: ... HTMLImageElement ... broken") and never sizes its canvas: the
@@ -482,7 +484,14 @@ class SliderPanel:
         self.sliders: dict[str, Any] = {}
         for name, (lo, hi, value, step) in self._ranges.items():
             s = widgets.FloatSlider(
-                value=value, min=lo, max=hi, step=step, description=name, continuous_update=True, readout_format=".2f"
+                value=value,
+                min=lo,
+                max=hi,
+                step=step,
+                description=name,
+                continuous_update=True,
+                # a slider over whole numbers (a chunk index, K) reads "5", not "5.00"
+                readout_format=".0f" if all(float(v).is_integer() for v in (lo, hi, value, step)) else ".2f",
             )
             s.observe(self._on_change, names="value")
             self.sliders[name] = s

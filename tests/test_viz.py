@@ -298,3 +298,12 @@ def test_ipympl_canvas_fits_the_notebook_column_and_sends_no_broken_preview(sine
     wide.close()
     narrow = new_figure((4, 3), canvas="ipympl")
     assert narrow.dpi == 100 and new_figure((14, 3), canvas="agg").dpi == 100  # only wide ipympl canvases shrink
+
+
+def test_whole_number_sliders_read_as_whole_numbers(sine_setup):
+    _, hnet = sine_setup
+    panel = SliderPanel(
+        {"k": (1, 9, 5, 1), "a": (-1, 1, 0)}, lambda v: hnet(torch.tensor([v["k"] / 9, v["a"]])), canvas="agg"
+    )
+    assert panel.sliders["k"].readout_format == ".0f" and panel.sliders["a"].readout_format == ".2f"
+    panel.close()
