@@ -12,7 +12,8 @@ split and initialization per seed. Methods, all on the same 64-32-32 ReLU target
 
 Writes ``checkpoints/07_continual.pt``: ``{"config": {...}, "R": {method: [seeds, T, T]},
 "init_norm": {method: [seeds]}}``, load with ``torch.load(..., weights_only=True)``. ``init_norm`` is
-the norm of every trainable number of the learner *before* training (float64): lecture 07 rebuilds
+the norm of all the learner's numbers *before* training, parameters and buffers (such as the chunked
+hypernetwork's fixed output scales), in float64: lecture 07 rebuilds
 seed 0's learners, checks that they start exactly where this file's did (so a change of the library's
 initialization since the file was made is caught and named), then reruns seed 0 and compares.
 Rerun this script whenever the library's initialization or training changes.
@@ -54,8 +55,13 @@ def target(n_out: int, hidden: int) -> nn.Module:
 
 
 def init_norm(learner: nn.Module) -> float:
-    """Norm of all the learner's parameters before training, in float64: a fingerprint of its initialization."""
-    return float(torch.cat([p.detach().double().flatten() for p in learner.parameters()]).norm())
+    """Norm of all the learner's floating-point state (parameters and buffers), in float64.
+
+    Taken before training, a fingerprint of the initialization. Buffers count: the chunked
+    hypernetwork's output scales are a buffer, and a change of them alone changes every generated weight.
+    """
+    state = [v.detach().double().flatten() for v in learner.state_dict().values() if v.is_floating_point()]
+    return float(torch.cat(state).norm())
 
 
 def run(method: str, seed: int, config: dict, device: torch.device) -> tuple[torch.Tensor, float]:
