@@ -147,6 +147,9 @@ def _abs_max(images: Mapping[str, np.ndarray]) -> float:
 # ---------------------------------------------------------------------------------------------
 
 
+MAX_CANVAS_PX = 960  # widest ipympl canvas, in CSS pixels (see new_figure)
+
+
 def _in_kernel() -> bool:
     try:
         from IPython import get_ipython
@@ -170,7 +173,6 @@ def new_figure(figsize: tuple[float, float], canvas: Literal["auto", "ipympl", "
         or not all(isinstance(s, (int, float)) and s > 0 for s in figsize)
     ):
         raise ValueError(f"figsize: expected (width, height) in inches, both > 0, got {figsize!r}")
-    fig = Figure(figsize=tuple(float(s) for s in figsize))
     use_ipympl = canvas == "ipympl"
     if canvas == "auto" and _in_kernel():
         try:
@@ -179,6 +181,14 @@ def new_figure(figsize: tuple[float, float], canvas: Literal["auto", "ipympl", "
             use_ipympl = True
         except ImportError:
             use_ipympl = False
+    width, height = (float(s) for s in figsize)
+    dpi = float(matplotlib.rcParams["figure.dpi"])
+    if use_ipympl:
+        # A canvas wider than JupyterLab's notebook column (about 1000 px on a 1440 px laptop screen
+        # with the file browser open) is clipped on the right. Lower the resolution instead of the
+        # layout, so every panel keeps its proportions and fits.
+        dpi = min(dpi, MAX_CANVAS_PX / width)
+    fig = Figure(figsize=(width, height), dpi=dpi)
     if use_ipympl:
         from ipympl.backend_nbagg import Canvas, FigureManager
 
@@ -186,6 +196,12 @@ def new_figure(figsize: tuple[float, float], canvas: Literal["auto", "ipympl", "
         manager.canvas.header_visible = False  # no "Figure 0" title bar
         manager.canvas.resizable = False
         manager.canvas.toolbar_position = "left"
+        # ipympl 0.10 mirrors every frame drawn before a browser view exists into ``_data_url``
+        # as bare base64 (no ``data:image/png;base64,`` prefix). The view then fails to decode it
+        # ("Error setting state: ... HTMLImageElement ... broken") and never sizes its canvas: the
+        # figure stays 0 x 0 pixels. Without the mirror the view asks for a fresh frame once it is
+        # attached, which is what happens anyway after the first redraw.
+        manager.canvas.syncing_data_url = False
     else:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
 
@@ -488,7 +504,9 @@ class SliderPanel:
         else:  # a script or test: the Agg canvas holds the figure; nothing to show
             view = widgets.Output()
         controls = widgets.VBox([*self.sliders.values(), self.reset_button, self.readout])
-        self.widget = widgets.HBox([view, controls], layout=widgets.Layout(align_items="center"))
+        # Side by side when the notebook column is wide enough, else the controls wrap under the
+        # figure: a wide panel must never push its sliders off screen, where no mouse can reach them.
+        self.widget = widgets.HBox([view, controls], layout=widgets.Layout(align_items="center", flex_flow="row wrap"))
         self._refresh()
 
     # -- state -----------------------------------------------------------------------------
