@@ -392,8 +392,7 @@ def _slider_ranges(sliders: Mapping[str, Sequence[float]]) -> dict[str, tuple[fl
 
 
 def _default_readout(values: Mapping[str, float]) -> str:
-    inner = ", ".join(f"{k} = {v:.2f}" for k, v in values.items())
-    return f"z: ({inner})"
+    return ", ".join(f"{k} = {v:.2f}" for k, v in values.items())
 
 
 class SliderPanel:
@@ -410,7 +409,7 @@ class SliderPanel:
             Like ``FuncAnimation(blit=True)``, ``update`` returns the artists it changed: then only
             they and the heatmaps are redrawn over a cached background (fast). Return ``None`` when
             it changed more (axis limits, titles): the whole figure is redrawn (slower, always right).
-        readout: ``readout(values) -> str`` for the text under the sliders (default ``z: (a = 1.00, ...)``).
+        readout: ``readout(values) -> str`` for the text under the sliders (default ``a = 1.00, b = 0.50``).
         figsize, vmax, cmap: the figure size in inches; passed on to :class:`WeightPanel`.
         behaviour_width: the fraction of the figure's width for the behaviour axes.
         canvas: see :func:`new_figure`.
