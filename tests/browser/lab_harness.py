@@ -368,7 +368,9 @@ class LectureResult:
 
     @property
     def kernel_cpu_ms(self) -> float:
-        """Kernel CPU per key press, over all sliders: the part of the latency that load cannot explain."""
+        """Kernel CPU per key press, over all sliders (all of the kernel's threads, so on a busy machine
+        it grows too: cache misses and PyTorch's spinning worker threads; measured 53 ms headless vs
+        146-299 ms with Chromium and other jobs on the same 2 cores, for the same panel)."""
         known = [
             (s.kernel_cpu_ms, len(s.key_ms)) for s in self.sliders if s.key_ms and s.kernel_cpu_ms == s.kernel_cpu_ms
         ]
@@ -720,7 +722,7 @@ def latency_table(results: list[LectureResult]) -> str:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     lines.append(
         f"\n(load average {load:.1f} on {os.cpu_count()} CPUs. Latency: key down -> first repaint of the figure. "
-        "Kernel CPU/move: the kernel's CPU time per key press, which load does not inflate.)"
+        "Kernel CPU/move: the kernel's CPU time per key press; load inflates it less than the latency, but it does.)"
     )
     return "\n".join(lines)
 
