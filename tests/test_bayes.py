@@ -12,6 +12,7 @@ from hypernet_lib.bayes import (
     AffineCoupling,
     FlowHyperNetwork,
     GaussianPrior,
+    cosine_schedule,
     fit_bayes_hypernet,
     forward_samples,
     gaussian_log_prob,
@@ -200,6 +201,24 @@ def test_mean_field_vi_recovers_the_exact_posterior_of_bayesian_linear_regressio
     )  # fmt: skip
     torch.testing.assert_close(hnet.mu.detach(), post_mean, atol=0.02, rtol=0)
     torch.testing.assert_close(hnet.sigma.detach(), precision.diagonal().rsqrt(), atol=0, rtol=0.15)
+
+
+def test_cosine_schedule_decays_the_learning_rate_to_zero_or_keeps_it_constant():
+    for cosine, expected in ((True, [0.5 * (1 + math.cos(math.pi * k / 4)) for k in range(5)]), (False, [1.0] * 5)):
+        opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
+        schedule = cosine_schedule(opt, 4, cosine)
+        seen = []
+        for _ in range(4):
+            seen.append(opt.param_groups[0]["lr"])
+            opt.step()
+            schedule.step()
+        seen.append(opt.param_groups[0]["lr"])
+        assert seen == pytest.approx(expected, abs=1e-12)
+    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
+    with pytest.raises(TypeError, match="cosine: expected a bool, got str"):
+        cosine_schedule(opt, 4, "yes")
+    with pytest.raises(ValueError, match="n_steps"):
+        cosine_schedule(opt, 0, True)
 
 
 def test_gradients_reach_every_parameter_of_the_flow(small):
