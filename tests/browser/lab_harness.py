@@ -399,7 +399,9 @@ class NotebookDriver:
         loaded = page.url.startswith(self.lab.base) and page.evaluate("() => !!(window.jupyterapp && window.__hnNb)")
         if loaded:
             page.evaluate(
-                "(path) => window.jupyterapp.commands.execute('docmanager:open', { path, factory: 'Notebook' })", path
+                # the command resolves to the notebook widget, which cannot cross into Python: return nothing
+                "async (path) => { await window.jupyterapp.commands.execute('docmanager:open', { path, factory: 'Notebook' }); }",
+                path,
             )
         else:
             page.goto(self.lab.url_for(self.notebook), wait_until="domcontentloaded", timeout=120_000)
@@ -504,11 +506,13 @@ class NotebookDriver:
             i,
         )
         sel = f'[data-hn-cell="{i}"]'
-        # a widget view is attached once its DOM carries .jupyter-widgets; an error view says so in text
+        # a widget view is attached once its DOM carries .jupyter-widgets; an error view says so in text;
+        # a widget closed by the kernel (a finished progress bar) leaves a hidden, empty output behind
         page.wait_for_function(
             """(sel) => { const n = document.querySelector(sel); if (!n) return false;
-                 const outs = n.querySelectorAll('.jp-OutputArea-output');
-                 return outs.length > 0 && [...outs].every((o) => o.querySelector('.jupyter-widgets, .widget-error')
+                 const all = [...n.querySelectorAll('.jp-OutputArea-output')];
+                 const outs = all.filter((o) => !o.classList.contains('lm-mod-hidden'));
+                 return all.length > 0 && outs.every((o) => o.querySelector('.jupyter-widgets, .widget-error')
                    || o.textContent.trim().length > 0 || o.querySelector('img, canvas')); }""",
             arg=sel,
             timeout=30_000,
