@@ -100,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         rc, seconds, res = run_once(notebooks)
         failed = sum(bool(v) for v in res.values())
         print(f"run {i + 1}/{args.runs}: pytest exit {rc}, {seconds:.0f} s, {failed} notebook(s) failed", flush=True)
+        for name, cells in res.items():
+            if cells:
+                print(f"    {name}: {', '.join(cells)}", flush=True)
         results.append(res)
     table, ok = report(results, notebooks)
     print(table)
