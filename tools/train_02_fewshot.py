@@ -2,6 +2,7 @@
 
     nice -n 10 python tools/train_02_fewshot.py                 # checkpoints/02_fewshot.pt (about 20 min, 1 core)
     nice -n 10 python tools/train_02_fewshot.py --split swap    # the same recipe, digits 5-9 train, 0-4 test
+    nice -n 10 python tools/train_02_fewshot.py --plane         # the 2-D model: checkpoints/02_fewshot_plane.pt (1 min)
 
 Meta-training classes (disjoint from the test digits):
   * 2,000 classes of random pen strokes rendered like scikit-learn's digits (:mod:`hypernet_lib.strokes`),
@@ -15,6 +16,10 @@ Three models, 5-way, trained the same way (Adam 1e-3, 16 episodes a step, 1-shot
   proto         ResidualProtoNet: the same block, prototypes and squared distances, nothing generated
 All three start exactly at nearest class mean on the pixels. The script prints the accuracy on the
 lecture's 600 test episodes (same seed as the notebook) every ``--eval-every`` steps.
+
+``--plane`` instead trains the lecture's 2-D model: NCMHyperNet(2 inputs, 3-way, 32 hidden units, 8 extra
+features) on fresh Gaussian-cluster tasks every step (``cluster_episodes`` with spreads 0.1-1.5), 2,000 steps
+of 64 tasks, Adam 3e-3.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from hypernet_lib import load_digits, seed_everything
-from hypernet_lib.fewshot import EpisodeSampler, evaluate, prototype_logits
+from hypernet_lib.fewshot import EpisodeSampler, cluster_episodes, evaluate, prototype_logits
 from hypernet_lib.fewshot_hypernet import NCMHyperNet, ResidualProtoNet
 from hypernet_lib.strokes import stroke_classes
 
@@ -35,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 N_WAY, N_QUERY, META_BATCH, LR = 5, 10, 16, 1e-3
 N_STROKE_CLASSES, STROKES_PER_CLASS, STROKE_SEED = 2000, 20, 7
 TEST_SEED, TEST_EPISODES, TEST_QUERY = 1234, 600, 15
+PLANE_SPREAD, PLANE_STEPS, PLANE_TASKS, PLANE_LR = (0.1, 1.5), 2000, 64, 3e-3
 SPLITS = {"main": ([0, 1, 2, 3, 4], [5, 6, 7, 8, 9]), "swap": ([5, 6, 7, 8, 9], [0, 1, 2, 3, 4])}
 
 
@@ -55,6 +61,33 @@ def build_models() -> dict[str, torch.nn.Module]:
     }
 
 
+def plane_model() -> NCMHyperNet:
+    return NCMHyperNet(2, 3, hidden=32, generator_width=64, extra=8)
+
+
+def train_plane() -> None:
+    """The 2-D model of section 6, evaluated on the notebook's 600 test tasks per shot count."""
+    gen = seed_everything(0)
+    model = plane_model()
+    opt = torch.optim.Adam(model.parameters(), PLANE_LR)
+    tests = {k: cluster_episodes(600, 3, k, 20, torch.Generator().manual_seed(5), spread=PLANE_SPREAD) for k in (1, 5)}
+    for step in range(1, PLANE_STEPS + 1):
+        ep = cluster_episodes(PLANE_TASKS, 3, (1, 5)[step % 2], 10, gen, spread=PLANE_SPREAD)
+        loss = F.cross_entropy(model.logits(ep.x_support, ep.y_support, ep.x_query).flatten(0, 1), ep.y_query.flatten())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step % 500 == 0:
+            with torch.no_grad():
+                accs = [
+                    evaluate(lambda e: model.logits(e.x_support, e.y_support, e.x_query), tests[k]).mean for k in (1, 5)
+                ]
+            print(f"  plane step {step}: 1-shot {accs[0]:.3f}, 5-shot {accs[1]:.3f}", flush=True)
+    out = ROOT / "checkpoints" / "02_fewshot_plane.pt"
+    torch.save({"steps": PLANE_STEPS, "spread": list(PLANE_SPREAD), "plane": model.state_dict()}, out)
+    print(f"saved {out} ({out.stat().st_size / 1e6:.3f} MB)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=4000)
@@ -62,8 +95,12 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["hyper_head", "hyper_hidden", "proto"])
     parser.add_argument("--eval-every", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--plane", action="store_true", help="train only the 2-D model of section 6")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.plane:
+        train_plane()
+        return
     train_digits, test_digits = SPLITS[args.split]
 
     digits = load_digits()
