@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ._checks import require_float, require_positive_int, require_tensor
-from .bayes import Likelihood, forward_samples, log_likelihood, minibatch_indices
+from .bayes import Likelihood, cosine_schedule, forward_samples, log_likelihood, minibatch_indices
 from .target import describe, functional_forward
 from .train import fit
 
@@ -99,11 +99,13 @@ def fit_ensemble(
     batch_size: int | None = None,
     weight_decay: float = 0.0,
     noise_std: float | None = None,
+    cosine: bool = False,
     generator: torch.Generator | None = None,
     progress: bool = True,
 ) -> list[float]:
-    """Train all members at once with Adam; return the mean member loss (NLL per point) per step.
+    """Train all members at once with Adam; return the mean member loss (NLL per point) every 10th step.
 
+    ``cosine``: decay the learning rate to zero over ``n_steps`` (as :func:`~hypernet_lib.bayes.fit_bayes_hypernet`).
     The loss is the *sum* of the members' mean losses, so each member's gradient is exactly the
     one it would get if trained alone. With ``batch_size`` each member draws its own minibatch.
     """
@@ -111,6 +113,7 @@ def fit_ensemble(
         raise TypeError(f"ensemble: expected a DeepEnsemble, got {type(ensemble).__name__}")
     _check_xy(x, y)
     opt = torch.optim.AdamW(ensemble.parameters(), lr=lr, weight_decay=weight_decay)
+    schedule = cosine_schedule(opt, n_steps, cosine)
     n_data, n_members = x.shape[0], ensemble.n_members
 
     def step(_: int) -> torch.Tensor:
@@ -120,6 +123,7 @@ def fit_ensemble(
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        schedule.step()
         return loss.detach() / n_members
 
     return fit(step, n_steps, desc="deep ensemble", log_every=10, progress=progress)
@@ -169,14 +173,19 @@ def fit_mc_dropout(
     batch_size: int | None = None,
     weight_decay: float = 0.0,
     noise_std: float | None = None,
+    cosine: bool = False,
     generator: torch.Generator | None = None,
     progress: bool = True,
 ) -> list[float]:
-    """Ordinary dropout training (AdamW with ``weight_decay``); return the NLL per point per step."""
+    """Ordinary dropout training (AdamW with ``weight_decay``); return the NLL per point every 10th step.
+
+    ``cosine``: decay the learning rate to zero over ``n_steps`` (as :func:`~hypernet_lib.bayes.fit_bayes_hypernet`).
+    """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
     _check_xy(x, y)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    schedule = cosine_schedule(opt, n_steps, cosine)
     n_data = x.shape[0]
     model.train()
 
@@ -187,6 +196,7 @@ def fit_mc_dropout(
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        schedule.step()
         return loss.detach()
 
     losses = fit(step, n_steps, desc="MC dropout", log_every=10, progress=progress)

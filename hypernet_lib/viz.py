@@ -147,6 +147,9 @@ def _abs_max(images: Mapping[str, np.ndarray]) -> float:
 # ---------------------------------------------------------------------------------------------
 
 
+MAX_CANVAS_PX = 960  # widest ipympl canvas, in CSS pixels (see new_figure)
+
+
 def _in_kernel() -> bool:
     try:
         from IPython import get_ipython
@@ -170,7 +173,6 @@ def new_figure(figsize: tuple[float, float], canvas: Literal["auto", "ipympl", "
         or not all(isinstance(s, (int, float)) and s > 0 for s in figsize)
     ):
         raise ValueError(f"figsize: expected (width, height) in inches, both > 0, got {figsize!r}")
-    fig = Figure(figsize=tuple(float(s) for s in figsize))
     use_ipympl = canvas == "ipympl"
     if canvas == "auto" and _in_kernel():
         try:
@@ -179,13 +181,29 @@ def new_figure(figsize: tuple[float, float], canvas: Literal["auto", "ipympl", "
             use_ipympl = True
         except ImportError:
             use_ipympl = False
+    width, height = (float(s) for s in figsize)
+    dpi = float(matplotlib.rcParams["figure.dpi"])
+    if use_ipympl:
+        # A canvas wider than JupyterLab's notebook column (about 1000 px on a 1440 px laptop screen
+        # with the file browser open) is clipped on the right. Lower the resolution instead of the
+        # layout, so every panel keeps its proportions and fits.
+        dpi = min(dpi, MAX_CANVAS_PX / width)
+    fig = Figure(figsize=(width, height), dpi=dpi)
     if use_ipympl:
         from ipympl.backend_nbagg import Canvas, FigureManager
 
         manager = FigureManager(Canvas(fig), 0)
         manager.canvas.header_visible = False  # no "Figure 0" title bar
         manager.canvas.resizable = False
-        manager.canvas.toolbar_position = "left"
+        # The pan/zoom toolbar fades in over the left axes whenever the mouse is on the figure,
+        # hiding its axis label; a slider panel is driven by its sliders, not by panning.
+        manager.canvas.toolbar_visible = False
+        # ipympl 0.10 mirrors every frame drawn before a browser view exists into ``_data_url``
+        # as bare base64 (no ``data:image/png;base64,`` prefix). The view then fails to decode it
+        # ("Error setting state: ... HTMLImageElement ... broken") and never sizes its canvas: the
+        # figure stays 0 x 0 pixels. Without the mirror the view asks for a fresh frame once it is
+        # attached, which is what happens anyway after the first redraw.
+        manager.canvas.syncing_data_url = False
     else:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
 
@@ -374,8 +392,7 @@ def _slider_ranges(sliders: Mapping[str, Sequence[float]]) -> dict[str, tuple[fl
 
 
 def _default_readout(values: Mapping[str, float]) -> str:
-    inner = ", ".join(f"{k} = {v:.2f}" for k, v in values.items())
-    return f"z: ({inner})"
+    return ", ".join(f"{k} = {v:.2f}" for k, v in values.items())
 
 
 class SliderPanel:
@@ -392,7 +409,7 @@ class SliderPanel:
             Like ``FuncAnimation(blit=True)``, ``update`` returns the artists it changed: then only
             they and the heatmaps are redrawn over a cached background (fast). Return ``None`` when
             it changed more (axis limits, titles): the whole figure is redrawn (slower, always right).
-        readout: ``readout(values) -> str`` for the text under the sliders (default ``z: (a = 1.00, ...)``).
+        readout: ``readout(values) -> str`` for the text under the sliders (default ``a = 1.00, b = 0.50``).
         figsize, vmax, cmap: the figure size in inches; passed on to :class:`WeightPanel`.
         behaviour_width: the fraction of the figure's width for the behaviour axes.
         canvas: see :func:`new_figure`.
@@ -466,7 +483,14 @@ class SliderPanel:
         self.sliders: dict[str, Any] = {}
         for name, (lo, hi, value, step) in self._ranges.items():
             s = widgets.FloatSlider(
-                value=value, min=lo, max=hi, step=step, description=name, continuous_update=True, readout_format=".2f"
+                value=value,
+                min=lo,
+                max=hi,
+                step=step,
+                description=name,
+                continuous_update=True,
+                # a slider over whole numbers (a chunk index, K) reads "5", not "5.00"
+                readout_format=".0f" if all(float(v).is_integer() for v in (lo, hi, value, step)) else ".2f",
             )
             s.observe(self._on_change, names="value")
             self.sliders[name] = s
@@ -488,7 +512,9 @@ class SliderPanel:
         else:  # a script or test: the Agg canvas holds the figure; nothing to show
             view = widgets.Output()
         controls = widgets.VBox([*self.sliders.values(), self.reset_button, self.readout])
-        self.widget = widgets.HBox([view, controls], layout=widgets.Layout(align_items="center"))
+        # Side by side when the notebook column is wide enough, else the controls wrap under the
+        # figure: a wide panel must never push its sliders off screen, where no mouse can reach them.
+        self.widget = widgets.HBox([view, controls], layout=widgets.Layout(align_items="center", flex_flow="row wrap"))
         self._refresh()
 
     # -- state -----------------------------------------------------------------------------

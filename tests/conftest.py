@@ -5,6 +5,11 @@ from torch import nn
 # Fails the run when the whole course takes longer than 15 min under nbval (tests/course_budget.py).
 pytest_plugins = ["course_budget"]
 
+# The unit tests use tiny tensors: a second intra-op thread only adds synchronisation, and on a busy
+# 2-core machine its spin-waiting made single tests several times slower. (Notebooks run in their
+# own kernels and keep PyTorch's default.)
+torch.set_num_threads(1)
+
 
 @pytest.fixture
 def mlp() -> nn.Module:

@@ -58,7 +58,9 @@ def test_fit_ensemble_fits_every_member():
     x = torch.randn(64, 2, generator=gen)
     y = (x[:, 0] > x[:, 1]).long()
     ens = DeepEnsemble(mlp((2, 16, 2)), n_members=3)
-    losses = fit_ensemble(ens, x, y, "categorical", 150, lr=0.02, batch_size=32, generator=gen, progress=False)
+    losses = fit_ensemble(
+        ens, x, y, "categorical", 150, lr=0.02, batch_size=32, cosine=True, generator=gen, progress=False
+    )
     assert losses[-1] < 0.5 * losses[0]
     accuracy_per_member = (ens(x).argmax(-1) == y).float().mean(1)
     assert (accuracy_per_member > 0.9).all()

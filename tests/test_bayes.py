@@ -12,6 +12,7 @@ from hypernet_lib.bayes import (
     AffineCoupling,
     FlowHyperNetwork,
     GaussianPrior,
+    cosine_schedule,
     fit_bayes_hypernet,
     forward_samples,
     gaussian_log_prob,
@@ -175,11 +176,11 @@ def test_kl_estimate_is_unbiased_for_the_mean_field_gaussian(small):
     std = prior_std(spec).double()
     gen = torch.Generator().manual_seed(0)
     params, log_q = hnet.sample(20000, generator=gen)
-    estimate = float((log_q - gaussian_log_prob(spec.flatten(params), std)).mean())
+    estimate = float((log_q - gaussian_log_prob(spec.flatten(params), std)).mean().detach())
     closed = torch.distributions.kl_divergence(
         torch.distributions.Normal(hnet.mu, hnet.sigma), torch.distributions.Normal(0.0, std)
     ).sum()
-    assert estimate == pytest.approx(float(closed), abs=0.1)
+    assert estimate == pytest.approx(float(closed.detach()), abs=0.1)
 
 
 def test_mean_field_vi_recovers_the_exact_posterior_of_bayesian_linear_regression():
@@ -194,12 +195,31 @@ def test_mean_field_vi_recovers_the_exact_posterior_of_bayesian_linear_regressio
     precision = torch.eye(2) / prior.pow(2) + features.T @ features / noise**2
     post_mean = torch.linalg.solve(precision, features.T @ y[:, 0] / noise**2)
     hnet = FlowHyperNetwork(describe(target), n_couplings=0, init_std=0.1)
+    # A decaying learning rate averages the Monte Carlo gradient noise out: 500 steps land within 1%.
     fit_bayes_hypernet(
-        hnet, target, x, y, "gaussian", 1500, n_samples=32, lr=0.02, noise_std=noise, prior=GaussianPrior(describe(target)), generator=gen,
-        progress=False,
+        hnet, target, x, y, "gaussian", 500, n_samples=32, lr=0.05, noise_std=noise, prior=GaussianPrior(describe(target)),
+        cosine=True, generator=gen, progress=False,
     )  # fmt: skip
-    torch.testing.assert_close(hnet.mu.detach(), post_mean, atol=0.02, rtol=0)
-    torch.testing.assert_close(hnet.sigma.detach(), precision.diagonal().rsqrt(), atol=0, rtol=0.15)
+    torch.testing.assert_close(hnet.mu.detach(), post_mean, atol=0.01, rtol=0)
+    torch.testing.assert_close(hnet.sigma.detach(), precision.diagonal().rsqrt(), atol=0, rtol=0.05)
+
+
+def test_cosine_schedule_decays_the_learning_rate_to_zero_or_keeps_it_constant():
+    for cosine, expected in ((True, [0.5 * (1 + math.cos(math.pi * k / 4)) for k in range(5)]), (False, [1.0] * 5)):
+        opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
+        schedule = cosine_schedule(opt, 4, cosine)
+        seen = []
+        for _ in range(4):
+            seen.append(opt.param_groups[0]["lr"])
+            opt.step()
+            schedule.step()
+        seen.append(opt.param_groups[0]["lr"])
+        assert seen == pytest.approx(expected, abs=1e-12)
+    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
+    with pytest.raises(TypeError, match="cosine: expected a bool, got str"):
+        cosine_schedule(opt, 4, "yes")
+    with pytest.raises(ValueError, match="n_steps"):
+        cosine_schedule(opt, 0, True)
 
 
 def test_gradients_reach_every_parameter_of_the_flow(small):

@@ -274,3 +274,36 @@ def test_ipympl_canvas_is_the_widget_next_to_the_sliders(sine_setup):
     panel.sliders["a"].value = 0.9
     assert not np.allclose(panel.weights.images["0.weight"].get_array(), before)
     panel.close()
+
+
+def test_ipympl_canvas_fits_the_notebook_column_and_sends_no_broken_preview(sine_setup):
+    pytest.importorskip("ipympl")
+    from hypernet_lib.viz import MAX_CANVAS_PX
+
+    _, hnet = sine_setup
+    wide = SliderPanel(
+        {"a": (-1, 1, 0), "b": (-1, 1, 0)},
+        lambda v: hnet(torch.tensor([v["a"], v["b"]])),
+        canvas="ipympl",
+        figsize=(14, 3),
+    )
+    # 14 in at the default 100 dpi would be 1400 px, wider than JupyterLab's column: the resolution
+    # drops, the proportions stay
+    assert wide.fig.get_figwidth() == 14 and round(wide.fig.get_figwidth() * wide.fig.dpi) == MAX_CANVAS_PX
+    assert wide.fig.canvas.get_width_height()[0] == MAX_CANVAS_PX
+    # frames drawn before the browser has a view must not be mirrored into _data_url (ipympl 0.10
+    # mirrors them as bare base64, which the browser cannot decode, and the figure never shows)
+    wide.sliders["a"].value = 0.5
+    assert wide.fig.canvas._data_url is None
+    wide.close()
+    narrow = new_figure((4, 3), canvas="ipympl")
+    assert narrow.dpi == 100 and new_figure((14, 3), canvas="agg").dpi == 100  # only wide ipympl canvases shrink
+
+
+def test_whole_number_sliders_read_as_whole_numbers(sine_setup):
+    _, hnet = sine_setup
+    panel = SliderPanel(
+        {"k": (1, 9, 5, 1), "a": (-1, 1, 0)}, lambda v: hnet(torch.tensor([v["k"] / 9, v["a"]])), canvas="agg"
+    )
+    assert panel.sliders["k"].readout_format == ".0f" and panel.sliders["a"].readout_format == ".2f"
+    panel.close()

@@ -1,6 +1,6 @@
 """Lecture 07's multi-seed results: accuracy matrices on split digits for every method and seed.
 
-    PYTHONPATH=$PWD python tools/train_07_continual.py      # ~5 minutes on a 2-core CPU
+    PYTHONPATH=$PWD python tools/train_07_continual.py      # about 2 minutes on a 2-core CPU
 
 Split digits: 5 tasks of 2 classes ((0, 1), (2, 3), ...), 70/30 train/test per class, a different
 split and initialization per seed. Methods, all on the same 64-32-32 ReLU target:
@@ -10,8 +10,13 @@ split and initialization per seed. Methods, all on the same 64-32-32 ReLU target
 * ``finetune``: one network with one 2-way head per task, trained task after task;
 * ``ewc_<λ>``: the same with the EWC penalty, for each ``λ`` in ``EWC_GRID`` (the lecture uses the best).
 
-Writes ``checkpoints/07_continual.pt``: ``{"config": {...}, "R": {method: [seeds, T, T]}}``, load with
-``torch.load(..., weights_only=True)``. Lecture 07 reruns seed 0 live and checks it against this file.
+Writes ``checkpoints/07_continual.pt``: ``{"config": {...}, "R": {method: [seeds, T, T]},
+"init_norm": {method: [seeds]}}``, load with ``torch.load(..., weights_only=True)``. ``init_norm`` is
+the norm of all the learner's numbers *before* training, parameters and buffers (such as the chunked
+hypernetwork's fixed output scales), in float64: lecture 07 rebuilds
+seed 0's learners, checks that they start exactly where this file's did (so a change of the library's
+initialization since the file was made is caught and named), then reruns seed 0 and compares.
+Rerun this script whenever the library's initialization or training changes.
 """
 
 from __future__ import annotations
@@ -49,8 +54,18 @@ def target(n_out: int, hidden: int) -> nn.Module:
     )
 
 
-def run(method: str, seed: int, config: dict, device: torch.device) -> torch.Tensor:
-    """The ``[T, T]`` accuracy matrix of ``method`` on seed ``seed`` (the same code as lecture 07)."""
+def init_norm(learner: nn.Module) -> float:
+    """Norm of all the learner's floating-point state (parameters and buffers), in float64.
+
+    Taken before training, a fingerprint of the initialization. Buffers count: the chunked
+    hypernetwork's output scales are a buffer, and a change of them alone changes every generated weight.
+    """
+    state = [v.detach().double().flatten() for v in learner.state_dict().values() if v.is_floating_point()]
+    return float(torch.cat(state).norm())
+
+
+def run(method: str, seed: int, config: dict, device: torch.device) -> tuple[torch.Tensor, float]:
+    """``method``'s ``[T, T]`` accuracy matrix on seed ``seed`` and its :func:`init_norm` (the same code as lecture 07)."""
     digits = load_digits(device)
     tasks = split_tasks(
         digits.flat, digits.labels, config["groups"], config["test_fraction"], torch.Generator().manual_seed(seed)
@@ -71,7 +86,8 @@ def run(method: str, seed: int, config: dict, device: torch.device) -> torch.Ten
         learner = SequentialLearner(
             target(2 * n_tasks, h).to(device), n_tasks, 2, strength, config["steps"], config["lr"]
         )
-    return accuracy_matrix(learner, tasks)
+    start_norm = init_norm(learner)
+    return accuracy_matrix(learner, tasks), start_norm
 
 
 def main() -> None:
@@ -79,15 +95,18 @@ def main() -> None:
     device = default_device()
     methods = ["hnet", "hnet_beta0", "finetune", *[f"ewc_{lam:g}" for lam in CONFIG["ewc_grid"]]]
     results: dict[str, list[torch.Tensor]] = {m: [] for m in methods}
+    norms: dict[str, list[float]] = {m: [] for m in methods}
     start = time.perf_counter()
     for seed in CONFIG["seeds"]:
         for m in methods:
-            R = run(m, seed, CONFIG, device)
+            R, norm = run(m, seed, CONFIG, device)
             results[m].append(R)
+            norms[m].append(norm)
             print(f"seed {seed} {m:12s} final accuracies {[round(v, 3) for v in R[-1].tolist()]}", flush=True)
     R_all = {m: torch.stack(v) for m, v in results.items()}
     OUT.parent.mkdir(exist_ok=True)
-    torch.save({"config": CONFIG, "R": R_all}, OUT)
+    init = {m: torch.tensor(v, dtype=torch.float64) for m, v in norms.items()}
+    torch.save({"config": CONFIG, "R": R_all, "init_norm": init}, OUT)
     print(f"wrote {OUT} in {time.perf_counter() - start:.0f} s")
 
 

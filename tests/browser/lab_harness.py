@@ -368,7 +368,9 @@ class LectureResult:
 
     @property
     def kernel_cpu_ms(self) -> float:
-        """Kernel CPU per key press, over all sliders: the part of the latency that load cannot explain."""
+        """Kernel CPU per key press, over all sliders (all of the kernel's threads, so on a busy machine
+        it grows too: cache misses and PyTorch's spinning worker threads; measured 53 ms headless vs
+        146-299 ms with Chromium and other jobs on the same 2 cores, for the same panel)."""
         known = [
             (s.kernel_cpu_ms, len(s.key_ms)) for s in self.sliders if s.key_ms and s.kernel_cpu_ms == s.kernel_cpu_ms
         ]
@@ -399,7 +401,9 @@ class NotebookDriver:
         loaded = page.url.startswith(self.lab.base) and page.evaluate("() => !!(window.jupyterapp && window.__hnNb)")
         if loaded:
             page.evaluate(
-                "(path) => window.jupyterapp.commands.execute('docmanager:open', { path, factory: 'Notebook' })", path
+                # the command resolves to the notebook widget, which cannot cross into Python: return nothing
+                "async (path) => { await window.jupyterapp.commands.execute('docmanager:open', { path, factory: 'Notebook' }); }",
+                path,
             )
         else:
             page.goto(self.lab.url_for(self.notebook), wait_until="domcontentloaded", timeout=120_000)
@@ -504,11 +508,13 @@ class NotebookDriver:
             i,
         )
         sel = f'[data-hn-cell="{i}"]'
-        # a widget view is attached once its DOM carries .jupyter-widgets; an error view says so in text
+        # a widget view is attached once its DOM carries .jupyter-widgets; an error view says so in text;
+        # a widget closed by the kernel (a finished progress bar) leaves a hidden, empty output behind
         page.wait_for_function(
             """(sel) => { const n = document.querySelector(sel); if (!n) return false;
-                 const outs = n.querySelectorAll('.jp-OutputArea-output');
-                 return outs.length > 0 && [...outs].every((o) => o.querySelector('.jupyter-widgets, .widget-error')
+                 const all = [...n.querySelectorAll('.jp-OutputArea-output')];
+                 const outs = all.filter((o) => !o.classList.contains('lm-mod-hidden'));
+                 return all.length > 0 && outs.every((o) => o.querySelector('.jupyter-widgets, .widget-error')
                    || o.textContent.trim().length > 0 || o.querySelector('img, canvas')); }""",
             arg=sel,
             timeout=30_000,
@@ -716,7 +722,7 @@ def latency_table(results: list[LectureResult]) -> str:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     lines.append(
         f"\n(load average {load:.1f} on {os.cpu_count()} CPUs. Latency: key down -> first repaint of the figure. "
-        "Kernel CPU/move: the kernel's CPU time per key press, which load does not inflate.)"
+        "Kernel CPU/move: the kernel's CPU time per key press; load inflates it less than the latency, but it does.)"
     )
     return "\n".join(lines)
 
