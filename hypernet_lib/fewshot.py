@@ -295,3 +295,41 @@ def evaluate(
     per_episode = torch.cat(accs)
     mean, ci = mean_ci(per_episode, confidence)
     return Score(mean, ci, per_episode)
+
+
+def cluster_episodes(
+    n_tasks: int,
+    n_way: int,
+    k_shot: int,
+    n_query: int,
+    generator: torch.Generator | None = None,
+    box: float = 2.0,
+    spread: tuple[float, float] = (0.2, 1.0),
+) -> Episodes:
+    """A 2-D few-shot task family whose classifiers can be drawn: N Gaussian clusters in the plane.
+
+    Each task places ``n_way`` class centres uniformly in ``[-box, box]²`` and gives class ``j`` its own
+    spread ``σ_j`` (uniform in ``spread``); examples are ``centre_j + σ_j · ε`` with ``ε ~ N(0, I₂)``.
+    Different spreads make nearest class mean suboptimal: the best boundary sits farther from a wide
+    class than from a narrow one. Layout as :class:`Episodes` (class-major), with ``feat = [2]``;
+    ``classes: [B, N]`` holds ``0 … N-1`` (a new class every task).
+    """
+    n_tasks = require_positive_int("n_tasks", n_tasks)
+    n_way = require_positive_int("n_way", n_way)
+    k_shot = require_positive_int("k_shot", k_shot)
+    n_query = require_positive_int("n_query", n_query)
+    if not (isinstance(box, (int, float)) and box > 0):
+        raise ValueError(f"box: expected a positive number, got {box!r}")
+    if not (isinstance(spread, tuple) and len(spread) == 2 and 0 < spread[0] <= spread[1]):
+        raise ValueError(f"spread: expected (low, high) with 0 < low <= high, got {spread!r}")
+    centres = (2 * torch.rand(n_tasks, n_way, 1, 2, generator=generator) - 1) * box  # [B, N, 1, 2]
+    sigma = spread[0] + (spread[1] - spread[0]) * torch.rand(n_tasks, n_way, 1, 1, generator=generator)
+    noise = torch.randn(n_tasks, n_way, k_shot + n_query, 2, generator=generator)
+    x = centres + sigma * noise  # [B, N, K+Q, 2]
+    labels = torch.arange(n_way).view(1, n_way, 1)
+    y_s = labels.expand(n_tasks, n_way, k_shot).reshape(n_tasks, -1)
+    y_q = labels.expand(n_tasks, n_way, n_query).reshape(n_tasks, -1)
+    classes = torch.arange(n_way).expand(n_tasks, n_way).clone()
+    return Episodes(
+        x[:, :, :k_shot].reshape(n_tasks, -1, 2), y_s, x[:, :, k_shot:].reshape(n_tasks, -1, 2), y_q, classes
+    )

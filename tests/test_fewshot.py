@@ -10,6 +10,7 @@ from hypernet_lib.fewshot import (
     Episodes,
     EpisodeSampler,
     class_means,
+    cluster_episodes,
     episode_accuracy,
     evaluate,
     prototype_logits,
@@ -256,3 +257,36 @@ def test_evaluate_rejects_wrong_logit_shapes(toy):
         evaluate(lambda e: torch.zeros(4, 2), ep)
     with pytest.raises(TypeError, match="Episodes batch"):
         evaluate(lambda e: e, (1, 2))
+
+
+# --- cluster_episodes (the 2-D task family) ---------------------------------------------------
+
+
+def test_cluster_episodes_layout_and_spread():
+    ep = cluster_episodes(400, n_way=3, k_shot=4, n_query=6, generator=gen(0), box=2.0, spread=(0.5, 0.5))
+    assert ep.x_support.shape == (400, 12, 2) and ep.x_query.shape == (400, 18, 2)
+    assert ep.y_support[0].tolist() == [0] * 4 + [1] * 4 + [2] * 4 and (ep.n_way, ep.k_shot) == (3, 4)
+    x = torch.cat([ep.x_support.view(400, 3, 4, 2), ep.x_query.view(400, 3, 6, 2)], dim=2)  # [B, N, K+Q, 2]
+    centred = x - x.mean(dim=2, keepdim=True)
+    # every class has spread 0.5 here: the pooled per-axis std is 0.5 (up to the K+Q-1 correction)
+    std = centred.pow(2).sum(dim=2).div(9).mean().sqrt()
+    assert abs(float(std) - 0.5) < 0.02
+    assert float(x.mean(dim=2).abs().max()) < 2.0 + 3 * 0.5 / 10**0.5  # centres inside the box
+
+
+def test_cluster_episodes_deterministic_and_nearest_class_mean_works():
+    a = cluster_episodes(300, 3, 5, 10, generator=gen(1))
+    b = cluster_episodes(300, 3, 5, 10, generator=gen(1))
+    assert all(torch.equal(s, t) for s, t in zip(a, b))
+    acc = evaluate(lambda ep: prototype_logits(ep.x_support, ep.y_support, ep.x_query, 3), a).mean
+    assert 0.6 < acc < 0.95  # learnable, not trivial
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"n_way": 0}, "n_way"), ({"box": -1.0}, "box"), ({"spread": (1.0, 0.5)}, "spread"), ({"k_shot": 1.5}, "k_shot")],
+)
+def test_cluster_episodes_bad_input(kwargs, message):
+    args = {"n_tasks": 2, "n_way": 3, "k_shot": 1, "n_query": 1} | kwargs
+    with pytest.raises(ValueError, match=message):
+        cluster_episodes(**args)

@@ -1,0 +1,224 @@
+"""A per-class few-shot hypernetwork that starts as nearest class mean and can only learn from there.
+
+The target network is small and fixed in shape, ``x → features → N class scores``::
+
+    features(x) = x + W_out · relu(W_in · x + b_in) + b_out      (a residual block, [d] → [d])
+    scores(x)   = W_head · features(x) + b_head                   ([d] → [N])
+
+The hypernetwork reads an N-way support set and *generates* the head, one row per class, from that
+class's prototype ``p_j`` (the mean of its support features)::
+
+    W_head[j] = p_j + g(c_j)          b_head[j] = -|p_j|² / 2 + h(c_j)
+
+where ``c_j = [p_j, p_j - mean_i p_i, s_j]`` describes class ``j``: its prototype, how it differs from the
+task's other classes, and the spread ``s_j`` (per-feature standard deviation) of its support examples
+(zero for one shot). ``g, h`` are one shared MLP whose last layer starts at zero. Because ``x·p - |p|²/2 = -|x - p|²/2 + |x|²/2``
+and ``|x|²/2`` is the same for every class, the scores of the untrained model rank the classes exactly as
+nearest class mean does; with the residual block's ``W_out`` also starting at zero, that is nearest class
+mean on the raw input (tested). Meta-training moves away from that start only where it lowers the loss on
+the training tasks.
+
+With ``generate_hidden=True`` the hypernetwork also generates the residual block's first layer
+``W_in, b_in`` for each task: a task embedding ``t = ρ(mean_j φ(m_j))`` (``m_j``: class ``j``'s mean *input*)
+adds a task-specific correction to shared weights, through a linear map that starts at zero. ``t`` is a
+mean over classes, so it does not depend on which class got which label: right for a layer every class
+shares. The head rows still come from each class alone, so relabelling the support set permutes the rows
+(and the scores' columns) and leaves the hidden layer unchanged.
+
+Shapes: ``x_support: [B, N*K, d]``, ``y_support: [B, N*K]`` (labels ``0…N-1``, any order),
+``x_query: [B, Q, d]``; generated parameters ``{name: [B, *shape]}`` named as in ``model.target``
+(``block.inp.weight: [H, d]``, ``block.inp.bias: [H]``, ``head.weight: [N, d + extra]``, ``head.bias: [N]``).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ._checks import require_dims, require_float, require_positive_int, require_tensor
+from .fewshot import class_means, prototype_logits
+from .target import functional_forward
+
+__all__ = ["NCMHyperNet", "ResidualProtoNet", "ResidualTarget"]
+
+
+class ResidualBlock(nn.Module):
+    """``[x, 0] + out(relu(inp(x)))``: ``[..., d] → [..., d + extra]``.
+
+    ``out`` starts at zero, so the block starts as the identity (padded with ``extra`` zero features,
+    which training can turn into new features, e.g. a curved function of a 2-D input).
+    """
+
+    def __init__(self, d: int, hidden: int, extra: int = 0):
+        super().__init__()
+        self.extra = extra
+        self.inp = nn.Linear(d, hidden)
+        self.out = nn.Linear(hidden, d + extra)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skip = nn.functional.pad(x, (0, self.extra)) if self.extra else x
+        return skip + self.out(torch.relu(self.inp(x)))
+
+
+class ResidualTarget(nn.Module):
+    """The target classifier: a residual block ``[d] → [d + extra]`` then a linear head ``[d + extra] → [n_way]``.
+
+    Call: ``x: [n, d]`` → scores ``[n, n_way]``. Run it with generated parameters through
+    :func:`hypernet_lib.functional_forward`; its own ``head`` parameters are placeholders.
+    """
+
+    def __init__(self, d: int, hidden: int, n_way: int, extra: int = 0):
+        super().__init__()
+        self.block = ResidualBlock(d, hidden, extra)
+        self.head = nn.Linear(d + extra, n_way)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.block(x))
+
+
+class NCMHyperNet(nn.Module):
+    """Support set → per-class head rows (and optionally the hidden layer) of a :class:`ResidualTarget`.
+
+    Args:
+        in_features: ``d``, the size of one (flattened) example.
+        n_way: ``N``, classes per task (the head has ``N`` rows).
+        hidden: ``H``, width of the residual block.
+        generate_hidden: also generate the block's first layer ``W_in: [H, d]``, ``b_in: [H]`` per task.
+        generator_width: hidden width of the row generator ``(g, h)`` and of the task encoder ``φ``.
+        task_dim: size of the task embedding ``t`` (only with ``generate_hidden``).
+        extra: learned features the block adds to the ``d`` inputs (they start at zero); the head
+            and the prototypes then have ``d + extra`` entries.
+
+    Call: ``model(x_support, y_support)`` → ``{name: [B, *shape]}`` (``head.*`` always, ``block.inp.*``
+    with ``generate_hidden``). ``model.logits(x_support, y_support, x_query)`` → ``[B, Q, N]``.
+    At initialisation ``logits`` ranks classes exactly as nearest class mean on the raw input.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        n_way: int,
+        hidden: int = 128,
+        generate_hidden: bool = False,
+        generator_width: int = 128,
+        task_dim: int = 16,
+        extra: int = 0,
+    ):
+        super().__init__()
+        self.in_features = require_positive_int("in_features", in_features)
+        if isinstance(extra, bool) or not isinstance(extra, int) or extra < 0:
+            raise ValueError(f"extra: expected a non-negative integer, got {extra!r}")
+        self.extra = extra
+        d_out = self.in_features + extra
+        self.n_way = require_positive_int("n_way", n_way)
+        self.hidden = require_positive_int("hidden", hidden)
+        if not isinstance(generate_hidden, bool):
+            raise TypeError(f"generate_hidden: expected True or False, got {generate_hidden!r}")
+        self.generate_hidden = generate_hidden
+        width = require_positive_int("generator_width", generator_width)
+        self.target = ResidualTarget(self.in_features, self.hidden, self.n_way, extra)
+        # g and h in one MLP: [3 d_out] -> [d_out + 1] corrections to the row p and the bias -|p|²/2, from zero.
+        self.rows = nn.Sequential(nn.Linear(3 * d_out, width), nn.ReLU(), nn.Linear(width, d_out + 1))
+        nn.init.zeros_(self.rows[-1].weight)
+        nn.init.zeros_(self.rows[-1].bias)
+        # Scores are scaled by exp(log_scale): a learned softmax temperature that leaves the ranking alone.
+        self.log_scale = nn.Parameter(torch.zeros(()))
+        if generate_hidden:
+            self.task_dim = require_positive_int("task_dim", task_dim)
+            self.task_encoder = nn.Sequential(
+                nn.Linear(self.in_features, width), nn.ReLU(), nn.Linear(width, self.task_dim)
+            )
+            n_hidden_params = self.hidden * self.in_features + self.hidden
+            self.hidden_delta = nn.Linear(self.task_dim, n_hidden_params)
+            nn.init.zeros_(self.hidden_delta.weight)  # start at the shared hidden layer
+            nn.init.zeros_(self.hidden_delta.bias)
+
+    def _check(self, x: torch.Tensor, y: torch.Tensor | None, name: str) -> None:
+        require_float(name, x)
+        require_dims(name, x, (3,), f"[B, M, d={self.in_features}]")
+        if x.shape[-1] != self.in_features:
+            raise ValueError(f"{name}: expected shape [B, M, d={self.in_features}], got {list(x.shape)}")
+        if y is not None:
+            require_tensor("y_support", y)
+            if y.is_floating_point() or y.shape != x.shape[:2]:
+                raise ValueError(
+                    f"y_support: expected integer labels of shape {list(x.shape[:2])} (x_support's [B, M]), "
+                    f"got {list(y.shape)} {y.dtype}"
+                )
+
+    def hidden_params(self, x_support: torch.Tensor, y_support: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The generated first layer of the block: ``{'block.inp.weight': [B, H, d], 'block.inp.bias': [B, H]}``."""
+        if not self.generate_hidden:
+            raise ValueError(
+                "hidden_params: this model was built with generate_hidden=False; its hidden layer is shared"
+            )
+        self._check(x_support, y_support, "x_support")
+        means = class_means(x_support, y_support, self.n_way)  # [B, N, d]
+        t = self.task_encoder(means).mean(dim=1)  # [B, T]: a mean over classes, blind to the labels
+        delta = self.hidden_delta(t)  # [B, H*d + H]
+        inp = self.target.block.inp
+        n_w = self.hidden * self.in_features
+        return {
+            "block.inp.weight": inp.weight + delta[:, :n_w].view(-1, self.hidden, self.in_features),
+            "block.inp.bias": inp.bias + delta[:, n_w:],
+        }
+
+    def features(self, x: torch.Tensor, hidden: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """The block's output ``[B, M, d]`` for ``x: [B, M, d]``, with a task's generated hidden layer if given."""
+        if hidden is None:
+            return self.target.block(x)
+        return functional_forward(self.target.block, {k.removeprefix("block."): v for k, v in hidden.items()}, x)
+
+    def forward(self, x_support: torch.Tensor, y_support: torch.Tensor) -> dict[str, torch.Tensor]:
+        self._check(x_support, y_support, "x_support")
+        hidden = self.hidden_params(x_support, y_support) if self.generate_hidden else None
+        feats = self.features(x_support, hidden)  # [B, M, d]
+        protos = class_means(feats, y_support, self.n_way)  # [B, N, d]
+        spread = (class_means(feats.pow(2), y_support, self.n_way) - protos.pow(2)).clamp_min(0).add(1e-6).sqrt()
+        context = torch.cat([protos, protos - protos.mean(dim=1, keepdim=True), spread], dim=-1)  # [B, N, 3d]
+        corr = self.rows(context)  # [B, N, d + 1]
+        scale = self.log_scale.exp()
+        params = {
+            "head.weight": scale * (protos + corr[..., :-1]),
+            "head.bias": scale * (-0.5 * protos.pow(2).sum(-1) + corr[..., -1]),
+        }
+        return {**(hidden or {}), **params}
+
+    def logits(self, x_support: torch.Tensor, y_support: torch.Tensor, x_query: torch.Tensor) -> torch.Tensor:
+        """Scores ``[B, Q, N]`` of the generated classifier on ``x_query: [B, Q, d]``."""
+        params = self(x_support, y_support)
+        self._check(x_query, None, "x_query")
+        if x_query.shape[0] != x_support.shape[0]:
+            raise ValueError(
+                f"x_query: expected {x_support.shape[0]} tasks like x_support, got shape {list(x_query.shape)}"
+            )
+        return functional_forward(self.target, params, x_query)
+
+
+class ResidualProtoNet(nn.Module):
+    """Prototypical network (Snell et al. 2017) on the same residual block as :class:`NCMHyperNet`.
+
+    Scores are ``-exp(log_scale) · |f(x) - p_j|²`` with ``f`` the block and ``p_j`` the mean of
+    class ``j``'s support features. The block starts as the identity, so the untrained network is
+    nearest class mean on the raw input, like the hypernetwork: the two differ only in what is generated.
+
+    Call: ``logits(x_support: [B, M, d], y_support: [B, M], x_query: [B, Q, d])`` → ``[B, Q, N]``.
+    """
+
+    def __init__(self, in_features: int, n_way: int, hidden: int = 128):
+        super().__init__()
+        self.in_features = require_positive_int("in_features", in_features)
+        self.n_way = require_positive_int("n_way", n_way)
+        self.block = ResidualBlock(self.in_features, require_positive_int("hidden", hidden))
+        self.log_scale = nn.Parameter(torch.zeros(()))
+
+    def logits(self, x_support: torch.Tensor, y_support: torch.Tensor, x_query: torch.Tensor) -> torch.Tensor:
+        for name, x in (("x_support", x_support), ("x_query", x_query)):
+            require_float(name, x)
+            if x.dim() != 3 or x.shape[-1] != self.in_features:
+                raise ValueError(f"{name}: expected shape [B, M, d={self.in_features}], got {list(x.shape)}")
+        return self.log_scale.exp() * prototype_logits(
+            self.block(x_support), y_support, self.block(x_query), self.n_way
+        )
