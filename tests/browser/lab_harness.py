@@ -111,6 +111,8 @@ window.__hnNb = () => {
   if (!w || !w.content || !w.content.widgets || !w.sessionContext) throw new Error('no notebook panel is active');
   return w;
 };
+window.__hnKernelIdle = () => { const k = window.__hnNb().sessionContext.session?.kernel;
+  return !!k && k.status === 'idle' && k.connectionStatus === 'connected'; };
 window.__hnHash = (s) => { let h = 2166136261; for (let i = 0; i < s.length; i++) { h ^= s.charCodeAt(i); h = Math.imul(h, 16777619); } return (h >>> 0).toString(16) + ':' + s.length; };
 window.__hnFigures = (root) => [
   ...[...root.querySelectorAll('.jupyter-matplotlib-canvas-div')].map((d) => d.querySelector('canvas')).filter(Boolean),
@@ -440,11 +442,7 @@ class NotebookDriver:
         )
 
     def wait_kernel_idle(self, timeout_s: float = 60) -> None:
-        self.page.wait_for_function(
-            """() => { const k = window.__hnNb().sessionContext.session?.kernel;
-                 return !!k && k.status === 'idle' && k.connectionStatus === 'connected'; }""",
-            timeout=timeout_s * 1000,
-        )
+        self.page.wait_for_function("() => window.__hnKernelIdle()", timeout=timeout_s * 1000)
 
     def clear_and_run_all(self) -> None:
         """Edit > Clear Outputs of All Cells, then Run > Run All Cells; wait until execution is done."""
@@ -468,10 +466,7 @@ class NotebookDriver:
         deadline = time.monotonic() + RUN_ALL_TIMEOUT_S
         idle_since = None
         while time.monotonic() < deadline:
-            idle = page.evaluate(
-                """() => { const k = window.__hnNb().sessionContext.session?.kernel;
-                     return !!k && k.status === 'idle' && k.connectionStatus === 'connected'; }"""
-            )
+            idle = page.evaluate("() => window.__hnKernelIdle()")
             now = time.monotonic()
             idle_since = (idle_since or now) if idle else None
             if idle_since is not None and now - idle_since >= RUN_ALL_QUIET_S:
