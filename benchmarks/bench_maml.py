@@ -21,9 +21,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from hypernet_lib import default_device, functional_forward, mean_ci, sample_sinusoids
-from hypernet_lib.maml import finetune, inner_loop, maml_loss, query_losses
-from hypernet_lib.measure import median_times, peak_memory_bytes
+from hypernet_lib import default_device, functional_forward, mean_ci, median_times, peak_memory_bytes, sample_sinusoids
+from hypernet_lib.apps.maml import finetune, inner_loop, maml_loss, query_losses
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
@@ -55,7 +54,7 @@ def compare(k: int, target: torch.nn.Module, device: torch.device) -> None:
     with torch.no_grad():
         m_mse = mean_ci(
             query_losses(
-                target, maml.adapt(tasks.x_support, tasks.y_support, steps=10), tasks.x_query, tasks.y_query
+                target, maml.adapt(tasks.x_support, tasks.y_support, n_steps=10), tasks.x_query, tasks.y_query
             ).cpu()
         )
         h_mse = mean_ci(

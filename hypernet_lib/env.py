@@ -1,4 +1,4 @@
-"""Reproducibility and device choice: one call at the top of every notebook."""
+"""Reproducibility and device choice: one call at the top of every notebook (lecture 00 onwards)."""
 
 from __future__ import annotations
 
@@ -39,3 +39,17 @@ def environment_report() -> dict[str, str]:
     if device.type == "cuda":
         report["gpu"] = torch.cuda.get_device_name(0)
     return report
+
+
+def platform_fingerprint() -> dict[str, str]:
+    """Where a result was computed: torch version, the CPU kernels torch dispatches to, the device.
+
+    Float results differ in their last bits between these (AVX2 vs AVX-512 vs ARM kernels, thread counts,
+    GPUs), and training amplifies the difference; checkpoints store this so that two machines that disagree
+    can be told apart. Only where bit-exact agreement is the point is it compared.
+    """
+    return {
+        "torch": torch.__version__.split("+")[0],
+        "cpu_capability": str(torch.backends.cpu.get_cpu_capability()),
+        "device": default_device().type,
+    }

@@ -1,4 +1,7 @@
-"""Measuring cost honestly: median wall time of repeated calls, and peak memory of one call.
+"""Measuring honestly: wall time, peak memory, confidence intervals and rank correlation.
+
+Used from lecture 02 (confidence intervals over episodes) and lecture 03 (time and memory) on;
+``spearman`` is lecture 08's yardstick for a ranking of architectures.
 
 Timings on a shared machine are noisy; the median of many repeats resists the outliers that
 other processes cause, and timing two methods *interleaved* (A, B, A, B, …) exposes both to the
@@ -13,13 +16,14 @@ allocated on top of what was already allocated before it.
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 
-from ._checks import require_positive_int
+from ._checks import require_dims, require_float, require_positive_int
 
 
 def _sync(device: torch.device | None) -> None:
@@ -93,3 +97,46 @@ def peak_memory_bytes(fn: Callable[[], object], device: torch.device | str = "cp
         running += event.self_cpu_memory_usage
         peak = max(peak, running)
     return peak
+
+
+def mean_ci(values: Sequence[float] | torch.Tensor, confidence: float = 0.95) -> tuple[float, float]:
+    """Mean and half-width of its normal-approximation confidence interval.
+
+    For ``n`` values with sample std ``s``: ``mean ± z · s / sqrt(n)`` (z = 1.96 for 95%),
+    the interval few-shot papers report over test episodes.
+    """
+    v = torch.as_tensor(values, dtype=torch.float64).flatten()
+    if v.numel() < 2:
+        raise ValueError(f"values: expected at least 2 numbers for a confidence interval, got {v.numel()}")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence: expected a number in (0, 1), got {confidence}")
+    z = math.sqrt(2) * float(torch.erfinv(torch.tensor(confidence, dtype=torch.float64)))
+    return float(v.mean()), z * float(v.std(unbiased=True)) / math.sqrt(v.numel())
+
+
+def ranks(values: torch.Tensor) -> torch.Tensor:
+    """``[n]`` ranks 1..n of ``values: [n]``, ties given their average rank (as Spearman's ρ needs)."""
+    require_float("values", values)
+    require_dims("values", values, (1,), "[n]")
+    order = torch.argsort(values, stable=True)
+    r = torch.empty_like(values, dtype=torch.float64)
+    r[order] = torch.arange(1, len(values) + 1, dtype=torch.float64, device=values.device)
+    for v in torch.unique(values):
+        tied = values == v
+        if tied.sum() > 1:
+            r[tied] = r[tied].mean()
+    return r
+
+
+def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Spearman's rank correlation ρ of ``a: [n]`` and ``b: [n]``: Pearson's correlation of their ranks."""
+    require_float("a", a)
+    require_float("b", b)
+    if a.shape != b.shape or a.dim() != 1 or len(a) < 2:
+        raise ValueError(f"a, b: expected two vectors of the same length >= 2, got {list(a.shape)} and {list(b.shape)}")
+    ra, rb = ranks(a), ranks(b)
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    denom = ra.norm() * rb.norm()
+    if denom == 0:
+        raise ValueError("a, b: Spearman's ρ is undefined when one of them is constant")
+    return float((ra * rb).sum() / denom)

@@ -18,6 +18,9 @@ from torch.func import functional_call, vmap
 
 from ._checks import require_float, require_tensor
 
+Params = dict[str, torch.Tensor]
+"""Generated parameters ``{name: Tensor[*shape]}``, or ``{name: Tensor[B, *shape]}`` for ``B`` tasks."""
+
 
 @dataclass(frozen=True)
 class ParamInfo:

@@ -71,7 +71,8 @@ from matplotlib.figure import Figure
 from matplotlib.gridspec import SubplotSpec
 from matplotlib.image import AxesImage
 
-Params = Mapping[str, torch.Tensor]
+from .target import Params
+
 Behaviour = Callable[[Axes], Callable[[Params, dict[str, float]], "Sequence[Artist] | None"]]
 
 __all__ = ["SliderPanel", "WeightPanel", "embedding_sliders", "new_figure", "weight_image"]

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from hypernet_lib import describe, functional_forward
-from hypernet_lib.adapters import (
+from hypernet_lib import LowRankHyperNet, describe, functional_forward
+from hypernet_lib.apps.adapters import (
     ADDS,
     ORDERS,
     BagOfWords,
@@ -14,16 +14,15 @@ from hypernet_lib.adapters import (
     all_tasks,
     base_tasks,
     evaluate_adapters,
+    fit_base_model,
+    fit_per_task_lora,
+    fit_text_to_lora,
     per_task_lora,
-    pretrain_base,
     sample_batch,
     sequence_accuracy,
-    split_tasks,
     tokenize,
-    train_per_task_lora,
-    train_text_to_lora,
+    train_heldout_split,
 )
-from hypernet_lib.lowrank import LowRankHyperNet
 
 X = torch.tensor([[3, 1, 4, 1, 5, 9, 2, 6]])
 
@@ -64,7 +63,7 @@ def test_descriptions_are_short_english_and_name_the_number():
 
 
 def test_split_holds_out_compositions_whose_parts_are_all_seen():
-    train, held = split_tasks()
+    train, held = train_heldout_split()
     assert len(train) + len(held) == len(ORDERS) * len(ADDS) and not set(train) & set(held)
     assert set(base_tasks()) <= set(train)
     assert all(t.order != "copy" and t.add != 0 for t in held)
@@ -101,7 +100,7 @@ def test_bag_of_words_counts_words_and_word_pairs_and_has_unit_length():
 
 
 def test_word_pairs_tell_apart_descriptions_with_the_same_words():
-    train, _ = split_tasks()
+    train, _ = train_heldout_split()
     bow = BagOfWords([t.describe(v) for t in train for v in (0, 1)])
     a = bow.embed(SequenceTask("shift left 2", 3).describe())
     b = bow.embed(SequenceTask("shift left 3", 2).describe())
@@ -192,7 +191,7 @@ def test_training_per_task_loras_fits_a_task_the_base_model_cannot_do():
     lora = per_task_lora(model, model.adapter_targets(), n_tasks=2, rank=2)
     seen = []
     gen = torch.Generator().manual_seed(0)
-    losses = train_per_task_lora(
+    losses = fit_per_task_lora(
         lora,
         model,
         tasks,
@@ -215,7 +214,7 @@ def test_text_to_lora_training_lowers_the_loss():
     spec = describe(model, include=model.adapter_targets())
     hnet = LowRankHyperNet(spec, bow.dim, rank=2, hidden=(16,), base=dict(model.named_parameters()), train_base=False)
     gen = torch.Generator().manual_seed(0)
-    losses = train_text_to_lora(hnet, model, bow, tasks, 40, tasks_per_step=3, lr=1e-2, generator=gen, progress=False)
+    losses = fit_text_to_lora(hnet, model, bow, tasks, 40, tasks_per_step=3, lr=1e-2, generator=gen, progress=False)
     assert losses[-1] < 0.7 * losses[0]
     assert not any(p.requires_grad for p in model.parameters())
 
@@ -224,7 +223,7 @@ def test_pretraining_lowers_the_loss_and_trains_every_part():
     model = small_model()
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     gen = torch.Generator().manual_seed(0)
-    losses = pretrain_base(model, 40, batch_size=64, lr=1e-2, p_no_instruction=0.0, generator=gen, progress=False)
+    losses = fit_base_model(model, 40, batch_size=64, lr=1e-2, p_no_instruction=0.0, generator=gen, progress=False)
     assert len(losses) == 5 and losses[-1] < losses[0] - 0.05  # a random model's loss cannot fall without learning
     assert all(not torch.equal(before[n], p) for n, p in model.named_parameters())
 
@@ -251,7 +250,7 @@ def test_rejects_bad_input():
     with pytest.raises(TypeError, match="x: expected int64 digit tokens"):
         SequenceTask("copy", 0).apply(torch.rand(2, 8))
     with pytest.raises(ValueError, match=r"holdout_every: expected at least 2"):
-        split_tasks(1)
+        train_heldout_split(1)
     with pytest.raises(TypeError, match="text: expected a str"):
         tokenize(3)
     with pytest.raises(ValueError, match="expected descriptions with at least one word"):
@@ -267,6 +266,6 @@ def test_rejects_bad_input():
         sequence_accuracy(torch.zeros(2, 3, 8, 10), torch.zeros(2, 3, 7, dtype=torch.int64))
     lora = per_task_lora(model, model.adapter_targets(["q"]), n_tasks=2, rank=1)
     with pytest.raises(ValueError, match="lora: expected one task id per task"):
-        train_per_task_lora(lora, model, [SequenceTask("copy", 1)], steps=1)
+        fit_per_task_lora(lora, model, [SequenceTask("copy", 1)], n_steps=1)
     with pytest.raises(TypeError, match="hnet: expected a LowRankHyperNet"):
-        train_per_task_lora(torch.nn.Linear(2, 2), model, [SequenceTask("copy", 1)], steps=1)
+        fit_per_task_lora(torch.nn.Linear(2, 2), model, [SequenceTask("copy", 1)], n_steps=1)

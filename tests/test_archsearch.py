@@ -5,27 +5,26 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hypernet_lib import HyperNetwork, describe
-from hypernet_lib.archsearch import (
+from hypernet_lib import HyperNetwork, describe, spearman
+from hypernet_lib.apps.archsearch import (
     ArchSpace,
     arch_accuracy,
+    fit_from_scratch,
+    fit_smash,
     init_from_scratch,
-    ranks,
     smash_accuracy,
-    spearman,
     supernet_forward,
-    train_from_scratch,
-    train_smash,
 )
-from hypernet_lib.hyperopt import (
+from hypernet_lib.apps.hyperopt import (
     BestResponseNet,
+    fit_best_response,
+    fit_weight_decayed,
     penalized_loss,
-    train_best_response,
-    train_weight_decayed,
     tune_hyperparameter,
     validation_loss,
     weight_decay,
 )
+from hypernet_lib.measure import ranks
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -131,7 +130,7 @@ def test_training_stacked_architectures_equals_training_each_alone(space):
     torch.manual_seed(0)
     x, y = torch.randn(20, space.d_in), torch.randint(0, 3, (20,))
     archs = [(2,), (4, 2)]
-    both = train_from_scratch(space, archs, x, y, steps=5, generator=torch.Generator().manual_seed(1))
+    both = fit_from_scratch(space, archs, x, y, n_steps=5, generator=torch.Generator().manual_seed(1))
     # the same initial draws, one architecture at a time
     g = torch.Generator().manual_seed(1)
     init = init_from_scratch(space, archs, g)
@@ -152,7 +151,7 @@ def test_smash_training_lowers_the_loss_and_scores_every_architecture(space):
     x = torch.randn(64, space.d_in)
     y = (x[:, 0] > 0).long() + (x[:, 1] > 0).long()
     hnet = HyperNetwork(space.spec(), z_dim=space.encoding_dim, hidden=(16,))
-    losses = train_smash(hnet, space, space.all(), x, y, steps=60, archs_per_step=4, batch_size=32, lr=1e-2)
+    losses = fit_smash(hnet, space, space.all(), x, y, n_steps=60, archs_per_step=4, batch_size=32, lr=1e-2)
     assert sum(losses[-10:]) < sum(losses[:10])
     acc = smash_accuracy(hnet, space, space.all(), x, y)
     assert acc.shape == (6,) and ((acc >= 0) & (acc <= 1)).all()
@@ -219,7 +218,7 @@ def test_best_response_learns_that_more_decay_means_smaller_weights(linear):
     x = torch.randn(40, 4)
     y = x[:, :3].argmax(1)
     br = BestResponseNet(linear, log_range=(-3.0, 1.0), hidden=(16,))
-    losses = train_best_response(br, linear, x, y, steps=150, samples_per_step=8, lr=1e-2)
+    losses = fit_best_response(br, linear, x, y, n_steps=150, samples_per_step=8, lr=1e-2)
     assert sum(losses[-10:]) < sum(losses[:10])
     with torch.no_grad():
         norms = weight_decay(describe(linear), br(torch.tensor([-3.0, -1.0, 1.0])))
@@ -231,8 +230,8 @@ def test_hypergradient_descent_moves_towards_lower_validation_loss_and_stays_in_
     x = torch.randn(40, 4)
     y = x[:, :3].argmax(1)
     br = BestResponseNet(linear, log_range=(-3.0, 1.0), hidden=(16,))
-    train_best_response(br, linear, x, y, steps=100, samples_per_step=8, lr=1e-2)
-    traj = tune_hyperparameter(br, linear, x, y, log_lam_init=1.0, steps=30, lr=0.2)
+    fit_best_response(br, linear, x, y, n_steps=100, samples_per_step=8, lr=1e-2)
+    traj = tune_hyperparameter(br, linear, x, y, log_lam_init=1.0, n_steps=30, lr=0.2)
     assert traj[-1].val_loss < traj[0].val_loss
     assert all(-3.0 <= s.log_lam <= 1.0 for s in traj)
     assert all(p.requires_grad for p in br.parameters())  # φ was frozen only while tuning
@@ -243,7 +242,7 @@ def test_grid_training_fits_the_data_and_decays_the_weights_by_lambda(linear):
     x = torch.randn(30, 4)
     y = x[:, :3].argmax(1)
     log_lam = torch.tensor([-4.0, 0.0])
-    trained = train_weight_decayed(linear, log_lam, x, y, steps=100, generator=torch.Generator().manual_seed(0))
+    trained = fit_weight_decayed(linear, log_lam, x, y, n_steps=100, generator=torch.Generator().manual_seed(0))
     assert trained["weight"].shape == (2, 3, 4) and not trained["weight"].requires_grad
     norms = weight_decay(describe(linear), trained)
     assert norms[0] > 4 * norms[1]

@@ -5,13 +5,19 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from hypernet_lib import describe
-from hypernet_lib.baselines import DeepEnsemble, dropout_weight_samples, fit_ensemble, fit_mc_dropout, mlp
-from hypernet_lib.bayes import forward_samples, log_likelihood
+from hypernet_lib import describe, mlp
+from hypernet_lib.apps.bayes import (
+    DeepEnsemble,
+    dropout_weight_samples,
+    fit_ensemble,
+    fit_mc_dropout,
+    forward_samples,
+    log_likelihood,
+)
 
 
-def test_mlp_has_the_same_parameter_names_with_and_without_dropout():
-    plain, dropped = mlp((4, 8, 8, 3)), mlp((4, 8, 8, 3), dropout=0.2)
+def test_mlp_with_dropout_zero_has_the_parameter_names_of_the_dropout_network():
+    plain, dropped = mlp((4, 8, 8, 3), dropout=0.0), mlp((4, 8, 8, 3), dropout=0.2)
     assert describe(plain).shapes == describe(dropped).shapes
     assert list(describe(plain).names) == ["0.weight", "0.bias", "3.weight", "3.bias", "6.weight", "6.bias"]
     assert isinstance(mlp((2, 5, 1), "tanh")[1], nn.Tanh)
@@ -19,7 +25,7 @@ def test_mlp_has_the_same_parameter_names_with_and_without_dropout():
 
 def test_ensemble_members_are_independent_copies_in_the_targets_shapes():
     torch.manual_seed(0)
-    target = mlp((3, 8, 2))
+    target = mlp((3, 8, 2), dropout=0.0)
     ens = DeepEnsemble(target, n_members=5)
     members = ens.members()
     assert {k: tuple(v.shape) for k, v in members.items()} == {n: (5, *p.shape) for n, p in target.named_parameters()}
@@ -31,7 +37,7 @@ def test_ensemble_members_are_independent_copies_in_the_targets_shapes():
 
 def test_ensemble_forward_equals_a_loop_over_members():
     torch.manual_seed(0)
-    target = mlp((3, 8, 2))
+    target = mlp((3, 8, 2), dropout=0.0)
     ens = DeepEnsemble(target, n_members=4)
     x = torch.randn(6, 3)
     looped = torch.stack([functional_call(target, {k: v[m] for k, v in ens.members().items()}, (x,)) for m in range(4)])
@@ -41,7 +47,7 @@ def test_ensemble_forward_equals_a_loop_over_members():
 def test_batched_ensemble_training_gives_each_member_its_own_gradient():
     """Summing the members' losses must not couple them: member m's gradient is that of its own loss."""
     torch.manual_seed(0)
-    target = mlp((3, 8, 2))
+    target = mlp((3, 8, 2), dropout=0.0)
     ens = DeepEnsemble(target, n_members=3)
     x, y = torch.randn(10, 3), torch.randint(0, 2, (10,))
     log_likelihood(ens(x), y, "categorical").sum().neg().backward()
@@ -57,7 +63,7 @@ def test_fit_ensemble_fits_every_member():
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(64, 2, generator=gen)
     y = (x[:, 0] > x[:, 1]).long()
-    ens = DeepEnsemble(mlp((2, 16, 2)), n_members=3)
+    ens = DeepEnsemble(mlp((2, 16, 2), dropout=0.0), n_members=3)
     losses = fit_ensemble(
         ens, x, y, "categorical", 150, lr=0.02, batch_size=32, cosine=True, generator=gen, progress=False
     )
@@ -109,7 +115,7 @@ def test_rejects_bad_arguments():
         mlp((4,))
     with pytest.raises(ValueError, match="activation: expected one of"):
         mlp((4, 2), activation="gelu")
-    with pytest.raises(ValueError, match=r"dropout: expected a probability in \[0, 1\), got 1.0"):
+    with pytest.raises(ValueError, match=r"dropout: expected None or a probability in \[0, 1\), got 1.0"):
         mlp((4, 3, 2), dropout=1.0)
     with pytest.raises(TypeError, match="target: expected a torch.nn.Module"):
         DeepEnsemble("mlp")

@@ -7,12 +7,9 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from hypernet_lib import describe
-from hypernet_lib.bayes import (
-    AffineCoupling,
-    FlowHyperNetwork,
+from hypernet_lib import FlowHyperNetwork, describe
+from hypernet_lib.apps.bayes import (
     GaussianPrior,
-    cosine_schedule,
     fit_bayes_hypernet,
     forward_samples,
     gaussian_log_prob,
@@ -20,6 +17,8 @@ from hypernet_lib.bayes import (
     negative_elbo,
     prior_std,
 )
+from hypernet_lib.hypernets import AffineCoupling
+from hypernet_lib.train import cosine_schedule
 
 
 @pytest.fixture
@@ -40,20 +39,20 @@ def _randomize_couplings(hnet: FlowHyperNetwork, scale: float = 0.5) -> None:
 
 def test_noise_in_batched_weights_out_in_the_targets_shapes(mlp):
     hnet = FlowHyperNetwork(describe(mlp), n_couplings=2)
-    params = hnet(torch.randn(5, hnet.noise_dim))
+    params = hnet(torch.randn(5, hnet.z_dim))
     assert {k: tuple(v.shape) for k, v in params.items()} == {n: (5, *p.shape) for n, p in mlp.named_parameters()}
-    assert hnet.noise_dim == describe(mlp).num_params  # a flow keeps the dimension
-    single = hnet(torch.zeros(hnet.noise_dim))
+    assert hnet.z_dim == describe(mlp).num_params  # a flow keeps the dimension
+    single = hnet(torch.zeros(hnet.z_dim))
     assert single["0.weight"].shape == (8, 3)
 
 
 def test_log_density_is_exact_against_the_autograd_jacobian(small):
     """log q(θ) = log N(ε) − log|det ∂θ/∂ε|, with the Jacobian computed by autograd, in float64."""
-    hnet = FlowHyperNetwork(describe(small), n_couplings=3, hidden=5, generator=torch.Generator().manual_seed(0))
+    hnet = FlowHyperNetwork(describe(small), n_couplings=3, hidden=(5,), generator=torch.Generator().manual_seed(0))
     hnet = hnet.double()
     _randomize_couplings(hnet)
     for seed in range(3):
-        eps = torch.randn(hnet.noise_dim, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+        eps = torch.randn(hnet.z_dim, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
         theta, log_q = hnet.transform(eps)
         jac = torch.autograd.functional.jacobian(lambda e: hnet.transform(e)[0], eps)
         assert jac.shape == (13, 13)
@@ -64,7 +63,7 @@ def test_log_density_is_exact_against_the_autograd_jacobian(small):
 def test_coupling_log_determinant_is_exact_and_its_inverse_undoes_it():
     gen = torch.Generator().manual_seed(0)
     perm = torch.randperm(6, generator=gen)
-    layer = AffineCoupling(perm[:2], perm[2:], hidden=4).double()
+    layer = AffineCoupling(perm[:2], perm[2:], hidden=(4,)).double()
     with torch.no_grad():
         layer.net[-1].weight.normal_(generator=gen)
         layer.net[-1].bias.normal_(generator=gen)
@@ -78,16 +77,16 @@ def test_coupling_log_determinant_is_exact_and_its_inverse_undoes_it():
 
 
 def test_log_prob_runs_the_flow_backwards_to_the_same_density(small):
-    hnet = FlowHyperNetwork(describe(small), n_couplings=4, hidden=5).double()
+    hnet = FlowHyperNetwork(describe(small), n_couplings=4, hidden=(5,)).double()
     _randomize_couplings(hnet)
-    theta, log_q = hnet.transform(torch.randn(7, hnet.noise_dim, dtype=torch.float64))
+    theta, log_q = hnet.transform(torch.randn(7, hnet.z_dim, dtype=torch.float64))
     torch.testing.assert_close(hnet.log_prob(theta), log_q)
 
 
 def test_without_couplings_it_is_the_mean_field_gaussian(small):
     hnet = FlowHyperNetwork(describe(small), n_couplings=0, init_from=small).double()
     _randomize_couplings(hnet)
-    theta, log_q = hnet.transform(torch.randn(4, hnet.noise_dim, dtype=torch.float64))
+    theta, log_q = hnet.transform(torch.randn(4, hnet.z_dim, dtype=torch.float64))
     expected = torch.distributions.Normal(hnet.mu, hnet.sigma).log_prob(theta).sum(-1)
     torch.testing.assert_close(log_q, expected)
 
@@ -223,7 +222,7 @@ def test_cosine_schedule_decays_the_learning_rate_to_zero_or_keeps_it_constant()
 
 
 def test_gradients_reach_every_parameter_of_the_flow(small):
-    hnet = FlowHyperNetwork(describe(small), n_couplings=2, hidden=4)
+    hnet = FlowHyperNetwork(describe(small), n_couplings=2, hidden=(4,))
     _randomize_couplings(hnet)
     params, log_q = hnet.sample(3)
     out = forward_samples(small, params, torch.randn(5, 2))
@@ -236,13 +235,11 @@ def test_gradients_reach_every_parameter_of_the_flow(small):
 
 def test_rejects_wrong_noise_shape_and_dtype(small):
     hnet = FlowHyperNetwork(describe(small))
-    with pytest.raises(
-        ValueError, match=r"eps: expected last dimension 13 \(the target's parameter count\), got \[2, 5\]"
-    ):
+    with pytest.raises(ValueError, match=r"z: expected last dimension d_z=13, got shape \[2, 5\]"):
         hnet(torch.randn(2, 5))
-    with pytest.raises(ValueError, match=r"eps: expected 1 or 2 dimensions"):
+    with pytest.raises(ValueError, match=r"z: expected 1 or 2 dimensions"):
         hnet(torch.randn(2, 2, 13))
-    with pytest.raises(TypeError, match="eps: expected a floating-point tensor"):
+    with pytest.raises(TypeError, match="z: expected a floating-point tensor"):
         hnet(torch.ones(13, dtype=torch.int64))
 
 
@@ -251,7 +248,7 @@ def test_rejects_bad_construction_arguments(small):
         FlowHyperNetwork(small)
     with pytest.raises(ValueError, match="n_couplings: expected an integer >= 0, got -1"):
         FlowHyperNetwork(describe(small), n_couplings=-1)
-    with pytest.raises(ValueError, match="init_std: expected a positive number"):
+    with pytest.raises(ValueError, match="init_std: expected a positive finite number"):
         FlowHyperNetwork(describe(small), init_std=0.0)
     with pytest.raises(ValueError, match="partition range"):
         AffineCoupling(torch.tensor([0, 1]), torch.tensor([1, 2]))

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from hypernet_lib import count_parameters, describe, functional_forward
-from hypernet_lib.chunked import ChunkedHyperNet, chunked_hyperfan_init_, chunked_parameter_count, num_chunks
+from hypernet_lib import ChunkedHyperNet, count_parameters, describe, functional_forward
+from hypernet_lib.hypernets import chunked_hyperfan_init_, chunked_parameter_count, num_chunks
 
 LAYOUTS = ["global", "layer"]
 

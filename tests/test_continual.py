@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from hypernet_lib import HyperNetwork, describe
-from hypernet_lib.continual import (
+from hypernet_lib.apps.continual import (
     HyperNetLearner,
     SequentialLearner,
     TaskData,
@@ -18,7 +18,7 @@ from hypernet_lib.continual import (
     forgetting,
     output_regularizer,
     snapshot,
-    split_tasks,
+    split_by_classes,
 )
 
 
@@ -51,13 +51,15 @@ def toy_tasks(n_tasks=3, n=40, d=4, seed=0):
     return tasks
 
 
-# --- split_tasks ---------------------------------------------------------------------------
+# --- split_by_classes ---------------------------------------------------------------------------
 
 
-def test_split_tasks_relabels_within_each_task_and_keeps_every_example_once():
+def test_split_by_classes_relabels_within_each_task_and_keeps_every_example_once():
     x = torch.arange(60, dtype=torch.float32)[:, None].repeat(1, 2)
     y = torch.arange(60) % 6
-    tasks = split_tasks(x, y, [(0, 1), (2, 3), (4, 5)], test_fraction=0.3, generator=torch.Generator().manual_seed(0))
+    tasks = split_by_classes(
+        x, y, [(0, 1), (2, 3), (4, 5)], test_fraction=0.3, generator=torch.Generator().manual_seed(0)
+    )
     assert len(tasks) == 3
     seen = torch.cat([torch.cat([t.x_train[:, 0], t.x_test[:, 0]]) for t in tasks])
     assert sorted(seen.long().tolist()) == list(range(60))
@@ -69,16 +71,16 @@ def test_split_tasks_relabels_within_each_task_and_keeps_every_example_once():
         assert len(t.y_test) == 2 * 3  # 30% of each class's 10 examples
 
 
-def test_split_tasks_rejects_bad_input():
+def test_split_by_classes_rejects_bad_input():
     x, y = torch.randn(10, 2), torch.arange(10) % 2
     with pytest.raises(ValueError, match="test_fraction"):
-        split_tasks(x, y, [(0, 1)], test_fraction=1.5)
+        split_by_classes(x, y, [(0, 1)], test_fraction=1.5)
     with pytest.raises(ValueError, match="groups"):
-        split_tasks(x, y, [(0,)])
+        split_by_classes(x, y, [(0,)])
     with pytest.raises(ValueError, match="class 7"):
-        split_tasks(x, y, [(0, 7)])
+        split_by_classes(x, y, [(0, 7)])
     with pytest.raises(TypeError, match="floating-point"):
-        split_tasks(torch.zeros(10, 2, dtype=torch.long), y, [(0, 1)])
+        split_by_classes(torch.zeros(10, 2, dtype=torch.long), y, [(0, 1)])
 
 
 # --- output regularizer -----------------------------------------------------------------------
@@ -194,14 +196,16 @@ def test_ewc_penalty_rejects_mismatched_anchors():
 def test_hypernet_learner_with_regularizer_keeps_old_tasks_weights(small):
     target, hnet = small
     tasks = toy_tasks(2)
-    learner = HyperNetLearner(target, hnet, n_tasks=2, beta=1.0, steps=25, lr=2e-2)
+    learner = HyperNetLearner(target, hnet, n_tasks=2, beta=1.0, n_steps=25, lr=2e-2)
     learner.fit_task(0, tasks[0].x_train, tasks[0].y_train)
     before = {k: v.detach().clone() for k, v in learner.weights(0).items()}
     learner.fit_task(1, tasks[1].x_train, tasks[1].y_train)
     drift = sum((learner.weights(0)[k] - before[k]).pow(2).sum() for k in before)
     torch.manual_seed(0)
     target2 = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2))
-    free = HyperNetLearner(target2, HyperNetwork(describe(target2), 3, (8,)), n_tasks=2, beta=0.0, steps=25, lr=2e-2)
+    free = HyperNetLearner(
+        target2, HyperNetwork(describe(target2), 3, hidden=(8,)), n_tasks=2, beta=0.0, n_steps=25, lr=2e-2
+    )
     free.fit_task(0, tasks[0].x_train, tasks[0].y_train)
     before_free = {k: v.detach().clone() for k, v in free.weights(0).items()}
     free.fit_task(1, tasks[1].x_train, tasks[1].y_train)
@@ -212,7 +216,7 @@ def test_hypernet_learner_with_regularizer_keeps_old_tasks_weights(small):
 def test_hypernet_learner_does_not_touch_earlier_embeddings(small):
     target, hnet = small
     tasks = toy_tasks(2)
-    learner = HyperNetLearner(target, hnet, n_tasks=2, steps=5)
+    learner = HyperNetLearner(target, hnet, n_tasks=2, n_steps=5)
     learner.fit_task(0, tasks[0].x_train, tasks[0].y_train)
     e0 = learner.embeddings[0].detach().clone()
     learner.fit_task(1, tasks[1].x_train, tasks[1].y_train)
@@ -222,7 +226,7 @@ def test_hypernet_learner_does_not_touch_earlier_embeddings(small):
 def test_sequential_learner_reads_its_own_head_and_stores_one_anchor_per_task():
     torch.manual_seed(0)
     model = nn.Linear(4, 6)
-    learner = SequentialLearner(model, n_tasks=3, n_classes=2, ewc_strength=10.0, steps=3)
+    learner = SequentialLearner(model, n_tasks=3, n_classes=2, ewc_strength=10.0, n_steps=3)
     x = torch.randn(5, 4)
     torch.testing.assert_close(learner.logits(1, x), model(x)[:, 2:4])
     for t, task in enumerate(toy_tasks(2)):
@@ -234,7 +238,7 @@ def test_accuracy_matrix_is_lower_triangular_and_the_learners_learn():
     torch.manual_seed(0)
     tasks = toy_tasks(3)
     target = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
-    learner = HyperNetLearner(target, HyperNetwork(describe(target), 3, (8,)), 3, beta=0.5, steps=30, lr=3e-2)
+    learner = HyperNetLearner(target, HyperNetwork(describe(target), 3, hidden=(8,)), 3, beta=0.5, n_steps=30, lr=3e-2)
     R = accuracy_matrix(learner, tasks)
     assert R.shape == (3, 3)
     assert torch.isnan(R[0, 1:]).all() and torch.isnan(R[1, 2])
@@ -259,7 +263,7 @@ def test_metrics_reject_bad_matrices():
 
 def test_learners_reject_bad_input(small):
     target, hnet = small
-    learner = HyperNetLearner(target, hnet, n_tasks=2, steps=1)
+    learner = HyperNetLearner(target, hnet, n_tasks=2, n_steps=1)
     with pytest.raises(ValueError, match="task index"):
         learner.logits(2, torch.randn(3, 4))
     with pytest.raises(ValueError, match="int64 labels"):

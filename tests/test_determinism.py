@@ -1,4 +1,4 @@
-"""tools/determinism.py: nbval several times from fresh kernels, a table per notebook and run.
+"""tools/determinism.py: nbval under several settings or several times from fresh kernels, a table per notebook.
 
 The end-to-end test (two real nbval runs over a deterministic and a random notebook) takes a minute
 and runs only when asked: DETERMINISM_CHECK=1 python -m pytest tests/test_determinism.py
@@ -50,7 +50,7 @@ def test_report_marks_a_notebook_deterministic_only_if_green_in_every_run() -> N
 
 
 def _nb(path: Path, code: str, output: str) -> Path:
-    cell = {"cell_type": "code", "execution_count": 1, "id": "a", "metadata": {}, "source": [code],
+    cell = {"cell_type": "code", "execution_count": 1, "id": "a", "metadata": {"tags": [det.CHECK_TAG]}, "source": [code],
             "outputs": [{"name": "stdout", "output_type": "stream", "text": [output]}]}  # fmt: skip
     kernel = {"display_name": "Python 3", "language": "python", "name": "python3"}
     path.write_text(

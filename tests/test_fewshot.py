@@ -5,16 +5,8 @@ import torch
 from torch import nn
 
 from hypernet_lib import load_digits, mean_ci
-from hypernet_lib.fewshot import (
-    ClassEncoder,
-    Episodes,
-    EpisodeSampler,
-    class_means,
-    cluster_episodes,
-    episode_accuracy,
-    evaluate,
-    prototype_logits,
-)
+from hypernet_lib.apps.fewshot import ClassEncoder, class_means, episode_accuracy, evaluate, prototype_logits
+from hypernet_lib.data import Episodes, EpisodeSampler, cluster_episodes
 
 
 @pytest.fixture(scope="module")

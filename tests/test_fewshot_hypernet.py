@@ -3,8 +3,7 @@
 import pytest
 import torch
 
-from hypernet_lib.fewshot import prototype_logits
-from hypernet_lib.fewshot_hypernet import NCMHyperNet
+from hypernet_lib.apps.fewshot import NCMHyperNet, prototype_logits
 
 
 def episode(b=3, n=5, k=2, q=4, d=6, seed=0, dtype=torch.float32):

@@ -7,17 +7,17 @@ import torch
 from torch import nn
 
 from hypernet_lib import count_parameters, describe, functional_forward
-from hypernet_lib.inr import (
+from hypernet_lib.apps.inr import (
     FourierFeatures,
     HyperINRAutoencoder,
     PixelAutoencoder,
     coordinate_grid,
+    fit_autoencoder,
     fit_codes,
     image_samples,
     make_inr,
     per_image_mse,
     render,
-    train_autoencoder,
 )
 
 # --- coordinate grids -------------------------------------------------------------------
@@ -130,7 +130,7 @@ def test_training_lowers_the_reconstruction_error(cls):
     images = torch.rand(16, 1, 8, 8).round()  # random binary "images"
     model = cls(z_dim=4) if cls is PixelAutoencoder else cls(z_dim=4, hnet_hidden=(16,))
     before = per_image_mse(model, images).mean()
-    losses = train_autoencoder(model, images, steps=60, batch_size=16, lr=3e-3, progress=False)
+    losses = fit_autoencoder(model, images, n_steps=60, batch_size=16, lr=3e-3, progress=False)
     after = per_image_mse(model, images).mean()
     assert len(losses) == 7 and after < 0.8 * before
 
@@ -154,7 +154,7 @@ def test_fit_codes_recovers_a_code_and_leaves_the_decoder_alone():
     with torch.no_grad():
         images = decode(true_z)
     before = [p.clone() for p in decoder.parameters()]
-    z = fit_codes(decode, images, z_dim=3, steps=300, lr=0.1, prior_weight=0.0)
+    z = fit_codes(decode, images, z_dim=3, n_steps=300, lr=0.1, prior_weight=0.0)
     torch.testing.assert_close(z, true_z, atol=2e-2, rtol=0)
     assert all(torch.equal(a, b) for a, b in zip(before, decoder.parameters()))
     assert all(p.grad is None for p in decoder.parameters())
@@ -167,7 +167,7 @@ def test_fit_codes_uses_only_the_observed_pixels():
     images[..., :4] = 1.0  # left half 1, right half 0
     mask = torch.zeros(1, 1, 8, 8)
     mask[..., :4] = 1.0  # observe only the left half
-    z = fit_codes(decode, images, z_dim=1, mask=mask, steps=300, lr=0.1, prior_weight=0.0)
+    z = fit_codes(decode, images, z_dim=1, mask=mask, n_steps=300, lr=0.1, prior_weight=0.0)
     assert z.item() == pytest.approx(1.0, abs=1e-2)
 
 
@@ -192,6 +192,6 @@ def test_rejects_bad_input():
     with pytest.raises(ValueError, match="expected batched tensors"):
         render(inr, {n: p.detach() for n, p in inr.named_parameters()}, 8)
     with pytest.raises(ValueError, match=r"mask: expected shape"):
-        fit_codes(model.decode, torch.rand(2, 1, 8, 8), 4, mask=torch.ones(3, 1, 8, 8), steps=1)
+        fit_codes(model.decode, torch.rand(2, 1, 8, 8), 4, mask=torch.ones(3, 1, 8, 8), n_steps=1)
     with pytest.raises(TypeError, match="model: expected an autoencoder"):
-        train_autoencoder(nn.Linear(2, 2), torch.rand(4, 1, 8, 8), steps=1)
+        fit_autoencoder(nn.Linear(2, 2), torch.rand(4, 1, 8, 8), n_steps=1)

@@ -4,8 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-from hypernet_lib import HyperNetwork, count_parameters, describe, functional_forward
-from hypernet_lib.lowrank import LowRankHyperNet, head_outputs, lowrank_hyperfan_init_, lowrank_parameter_count
+from hypernet_lib import HyperNetwork, LowRankHyperNet, count_parameters, describe, functional_forward
+from hypernet_lib.hypernets import lowrank_hyperfan_init_, lowrank_parameter_count
+from hypernet_lib.hypernets.lowrank import head_outputs
 
 
 def test_batched_z_gives_batched_parameters_in_the_targets_shapes(cnn):
@@ -56,7 +57,9 @@ def test_parameter_count_formula_is_exact(cnn, rank, hidden, base):
     hnet = LowRankHyperNet(
         spec, z_dim=5, rank=rank, hidden=hidden, base=None if base is None else True, train_base=base != "frozen"
     )
-    formula = lowrank_parameter_count(spec, z_dim=5, rank=rank, hidden=hidden, trainable_base=base is True)
+    formula = lowrank_parameter_count(
+        spec, z_dim=5, rank=rank, hidden=hidden, base=base is not None, train_base=base != "frozen"
+    )
     assert formula == count_parameters(hnet) == sum(p.numel() for p in hnet.parameters() if p.requires_grad)
 
 
@@ -138,7 +141,7 @@ def test_adapter_starts_at_the_pretrained_weights_and_trains_only_itself(cnn):
     spec = describe(cnn, include=["2.weight", "6.weight"])
     before = {n: p.detach().clone() for n, p in cnn.named_parameters()}
     hnet = LowRankHyperNet(spec, z_dim=3, rank=2, base=dict(cnn.named_parameters()), train_base=False)
-    assert count_parameters(hnet) == lowrank_parameter_count(spec, 3, 2, trainable_base=False)
+    assert count_parameters(hnet) == lowrank_parameter_count(spec, 3, 2, base=True, train_base=False)
     z, x = torch.randn(2, 3), torch.randn(2, 5, 1, 8, 8)
     torch.testing.assert_close(hnet(z)["2.weight"], before["2.weight"].expand(2, -1, -1, -1, -1))
     torch.testing.assert_close(functional_forward(cnn, hnet(z), x), cnn(x.flatten(0, 1)).view(2, 5, 3))

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hypernet_lib import describe, functional_forward
-from hypernet_lib.maml import MAML, finetune, inner_loop, maml_loss, query_losses
+from hypernet_lib.apps.maml import MAML, finetune, inner_loop, maml_loss, query_losses
 
 
 def _tasks(n_tasks=3, k=4, q=5, d=3, seed=0, dtype=torch.float64):
@@ -113,7 +113,7 @@ def test_zero_learning_rate_leaves_the_weights_unchanged():
     mlp = _tiny_mlp()
     x_s, y_s, x_q, y_q = _tasks()
     params = dict(mlp.named_parameters())
-    path = inner_loop(mlp, params, x_s, y_s, lr=0.0, steps=4, trajectory=True)
+    path = inner_loop(mlp, params, x_s, y_s, lr=0.0, n_steps=4, trajectory=True)
     for step in path:
         for name, t in params.items():
             torch.testing.assert_close(step[name], t.detach().expand_as(step[name]), rtol=0, atol=0)
@@ -131,7 +131,7 @@ def test_inner_step_is_plain_gradient_descent_on_the_support_loss():
     mlp = _tiny_mlp()
     x_s, y_s, _, _ = _tasks()
     params = dict(mlp.named_parameters())
-    adapted = inner_loop(mlp, params, x_s, y_s, lr=0.5, steps=1)
+    adapted = inner_loop(mlp, params, x_s, y_s, lr=0.5, n_steps=1)
     for b in range(3):
         grads = torch.autograd.grad(F.mse_loss(mlp(x_s[b]), y_s[b]), list(params.values()))
         for (name, t), g in zip(params.items(), grads):
@@ -143,9 +143,9 @@ def test_per_task_starting_points_equal_a_loop_over_tasks():
     x_s, y_s, _, _ = _tasks()
     gen = torch.Generator().manual_seed(1)
     starts = {n: torch.randn(3, *p.shape, generator=gen, dtype=p.dtype) for n, p in mlp.named_parameters()}
-    batched = inner_loop(mlp, starts, x_s, y_s, lr=0.2, steps=2)
+    batched = inner_loop(mlp, starts, x_s, y_s, lr=0.2, n_steps=2)
     for b in range(3):
-        one = inner_loop(mlp, {n: t[b] for n, t in starts.items()}, x_s[b : b + 1], y_s[b : b + 1], lr=0.2, steps=2)
+        one = inner_loop(mlp, {n: t[b] for n, t in starts.items()}, x_s[b : b + 1], y_s[b : b + 1], lr=0.2, n_steps=2)
         for n in starts:
             torch.testing.assert_close(batched[n][b], one[n][0])
 
@@ -154,8 +154,8 @@ def test_trajectory_lists_every_iterate_and_ends_at_the_plain_result():
     mlp = _tiny_mlp()
     x_s, y_s, _, _ = _tasks()
     params = dict(mlp.named_parameters())
-    path = inner_loop(mlp, params, x_s, y_s, lr=0.2, steps=3, trajectory=True)
-    final = inner_loop(mlp, params, x_s, y_s, lr=0.2, steps=3)
+    path = inner_loop(mlp, params, x_s, y_s, lr=0.2, n_steps=3, trajectory=True)
+    final = inner_loop(mlp, params, x_s, y_s, lr=0.2, n_steps=3)
     assert len(path) == 4
     assert path[0]["0.weight"].shape == (3, 4, 3)
     for n in params:
@@ -169,7 +169,7 @@ def test_adapting_under_no_grad_still_moves_the_weights_but_records_nothing():
     mlp = _tiny_mlp()
     x_s, y_s, _, _ = _tasks()
     with torch.no_grad():
-        adapted = inner_loop(mlp, dict(mlp.named_parameters()), x_s, y_s, lr=0.2, steps=2)
+        adapted = inner_loop(mlp, dict(mlp.named_parameters()), x_s, y_s, lr=0.2, n_steps=2)
     assert all(t.grad_fn is None and not t.requires_grad for t in adapted.values())
     assert not torch.allclose(adapted["0.weight"][0], mlp[0].weight)
 
@@ -178,7 +178,7 @@ def test_a_subset_of_parameters_is_adapted_and_the_rest_stay_shared():
     mlp = _tiny_mlp()
     x_s, y_s, _, _ = _tasks()
     head = {"2.weight": mlp[2].weight, "2.bias": mlp[2].bias}
-    adapted = inner_loop(mlp, head, x_s, y_s, lr=0.2, steps=1)
+    adapted = inner_loop(mlp, head, x_s, y_s, lr=0.2, n_steps=1)
     assert set(adapted) == {"2.weight", "2.bias"}
     feats = torch.tanh(mlp[0](x_s))  # [B, K, 4]: the shared first layer
     g_w = torch.autograd.grad(F.mse_loss(mlp[2](feats[0]), y_s[0]), mlp[2].weight)[0]
@@ -237,8 +237,8 @@ def test_hypernetwork_weights_can_start_the_inner_loop():
         ({"lr": -0.1}, ValueError, "non-negative number"),
         ({"lr": True}, ValueError, "non-negative number"),
         ({"lr": float("nan")}, ValueError, "non-negative number"),
-        ({"steps": 1.5}, ValueError, "non-negative integer"),
-        ({"steps": -1}, ValueError, "non-negative integer"),
+        ({"n_steps": 1.5}, ValueError, "non-negative integer"),
+        ({"n_steps": -1}, ValueError, "non-negative integer"),
         ({"loss_fn": "mse"}, TypeError, "callable"),
         ({"x_support": torch.zeros(3, 4, 3, dtype=torch.int64)}, TypeError, "floating-point"),
         ({"x_support": torch.zeros(4, 3)}, ValueError, "y_support"),
@@ -250,7 +250,7 @@ def test_inner_loop_rejects_bad_input_and_says_what_it_expected(kwargs, error, m
     mlp = _tiny_mlp()
     x_s, y_s, _, _ = _tasks()
     args = {"module": mlp, "params": dict(mlp.named_parameters()), "x_support": x_s, "y_support": y_s}
-    args.update({"lr": 0.1, "steps": 1})
+    args.update({"lr": 0.1, "n_steps": 1})
     args.update(kwargs)
     with pytest.raises(error, match=match):
         inner_loop(**args)
@@ -282,9 +282,9 @@ def test_finetune_one_task_follows_the_same_iterates_as_the_inner_loop():
     mlp = _tiny_mlp()
     x_s, y_s, _, _ = _tasks()
     params = dict(mlp.named_parameters())
-    batched = inner_loop(mlp, params, x_s[:1], y_s[:1], lr=0.2, steps=3)
+    batched = inner_loop(mlp, params, x_s[:1], y_s[:1], lr=0.2, n_steps=3)
     with torch.no_grad():  # finetune needs no outer autograd
-        one = finetune(mlp, params, x_s[0], y_s[0], lr=0.2, steps=3)
+        one = finetune(mlp, params, x_s[0], y_s[0], lr=0.2, n_steps=3)
     for n in params:
         torch.testing.assert_close(one[n], batched[n][0])
         assert not one[n].requires_grad

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from hypernet_lib.measure import median_times, peak_memory_bytes
+from hypernet_lib import median_times, peak_memory_bytes
 
 
 def test_median_times_calls_every_function_warmup_plus_repeats_times():

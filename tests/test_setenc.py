@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from hypernet_lib import HyperNetwork, describe, functional_forward
-from hypernet_lib.setenc import ClassHeadGenerator, SetEncoder, SetHyperNetwork
+from hypernet_lib import HyperNetwork, SetHyperNetwork, describe, functional_forward
+from hypernet_lib.hypernets import ClassHeadGenerator, SetEncoder
 
 
 @pytest.fixture
@@ -79,7 +79,7 @@ def test_bad_input_is_rejected_with_what_was_expected(encoder):
 
 def test_class_head_generator_writes_one_row_per_class_and_follows_the_labels():
     torch.manual_seed(0)
-    gen = ClassHeadGenerator(embed_dim=6, in_features=4, weight_name="2.weight", bias_name="2.bias", hidden=(8,))
+    gen = ClassHeadGenerator(z_dim=6, in_features=4, weight_name="2.weight", bias_name="2.bias", hidden=(8,))
     e = torch.randn(3, 5, 6)  # 3 tasks, 5 classes
     rows = gen(e)
     assert rows["2.weight"].shape == (3, 5, 4) and rows["2.bias"].shape == (3, 5)

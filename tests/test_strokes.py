@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from hypernet_lib.fewshot import prototype_logits
-from hypernet_lib.strokes import stroke_classes
+from hypernet_lib.apps.fewshot import prototype_logits
+from hypernet_lib.data import stroke_classes
 
 
 def gen(seed=0):

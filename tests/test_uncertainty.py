@@ -7,7 +7,7 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from hypernet_lib.uncertainty import (
+from hypernet_lib.apps.uncertainty import (
     accuracy,
     auroc,
     calibration_bins,

@@ -32,9 +32,8 @@ import torch
 import torch.nn.functional as F
 
 from hypernet_lib import load_digits, seed_everything
-from hypernet_lib.fewshot import EpisodeSampler, cluster_episodes, evaluate, prototype_logits
-from hypernet_lib.fewshot_hypernet import NCMHyperNet, ResidualProtoNet
-from hypernet_lib.strokes import stroke_classes
+from hypernet_lib.apps.fewshot import NCMHyperNet, ResidualProtoNet, evaluate, prototype_logits
+from hypernet_lib.data import EpisodeSampler, cluster_episodes, stroke_classes
 
 ROOT = Path(__file__).resolve().parents[1]
 N_WAY, N_QUERY, META_BATCH, LR = 5, 10, 16, 1e-3

@@ -30,9 +30,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from hypernet_lib import functional_forward, load_digits, seed_everything
-from hypernet_lib.fewshot import ClassEncoder, EpisodeSampler
-from hypernet_lib.maml import MAML, query_losses
-from hypernet_lib.setenc import ClassHeadGenerator
+from hypernet_lib.apps.fewshot import ClassEncoder
+from hypernet_lib.apps.maml import MAML, query_losses
+from hypernet_lib.data import EpisodeSampler
+from hypernet_lib.hypernets import ClassHeadGenerator
 
 ROOT = Path(__file__).resolve().parents[1]
 N_WAY, N_QUERY, META_BATCH, META_LR = 5, 10, 25, 1e-3
@@ -95,7 +96,7 @@ def samplers(device: torch.device | str | None = None) -> tuple[EpisodeSampler, 
 def logits(method: str, model: nn.Module, ep, steps: int = 10) -> torch.Tensor:
     """Query logits ``[B, N*Q, N]`` after adapting to each episode's support set."""
     if method == "maml":
-        params = model.adapt(ep.x_support, ep.y_support, steps=steps)
+        params = model.adapt(ep.x_support, ep.y_support, n_steps=steps)
         return functional_forward(model.target, params, ep.x_query)
     return functional_forward(model.target, model(ep.x_support, ep.y_support), ep.x_query)
 

@@ -29,9 +29,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hypernet_lib import HyperNetwork, describe, functional_forward, hyperfan_init_, sample_sinusoids, seed_everything
-from hypernet_lib.maml import MAML, query_losses
-from hypernet_lib.setenc import SetEncoder, SetHyperNetwork
+from hypernet_lib import (
+    HyperNetwork,
+    SetHyperNetwork,
+    describe,
+    functional_forward,
+    hyperfan_init_,
+    sample_sinusoids,
+    seed_everything,
+)
+from hypernet_lib.apps.maml import MAML, query_losses
+from hypernet_lib.hypernets import SetEncoder
 
 ROOT = Path(__file__).resolve().parents[1]
 META_BATCH = 25
@@ -65,7 +73,7 @@ def validation_mse(method: str, model: nn.Module, tasks, target: nn.Module) -> f
         if method == "hypernet":
             params = model(tasks.x_support, tasks.y_support)
         else:
-            params = model.adapt(tasks.x_support, tasks.y_support, steps=10)
+            params = model.adapt(tasks.x_support, tasks.y_support, n_steps=10)
         return float(query_losses(target, params, tasks.x_query, tasks.y_query).mean())
 
 

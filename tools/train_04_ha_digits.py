@@ -27,8 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hypernet_lib import default_device, describe, fit, functional_forward, load_digits
-from hypernet_lib.chunked import ChunkedHyperNet
+from hypernet_lib import ChunkedHyperNet, default_device, describe, fit, functional_forward, load_digits
 
 ROOT = Path(__file__).resolve().parents[1]
 C1, C2, CHUNK_DIM = 16, 32, 4

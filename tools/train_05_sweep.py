@@ -28,10 +28,16 @@ import torch
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from hypernet_lib import HyperNetwork, default_device, describe, functional_forward, sample_sinusoids
-from hypernet_lib.chunked import ChunkedHyperNet
-from hypernet_lib.lowrank import LowRankHyperNet
-from hypernet_lib.tasks import AMPLITUDE_RANGE, PHASE_RANGE
+from hypernet_lib import (
+    ChunkedHyperNet,
+    HyperNetwork,
+    LowRankHyperNet,
+    default_device,
+    describe,
+    functional_forward,
+    sample_sinusoids,
+)
+from hypernet_lib.data import AMPLITUDE_RANGE, PHASE_RANGE
 
 ROOT = Path(__file__).resolve().parents[1]
 KNOBS = {"full": (4, 16), "lowrank": (1, 4, 16), "chunked": (25, 250)}

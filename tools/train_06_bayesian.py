@@ -25,9 +25,8 @@ from pathlib import Path
 
 import torch
 
-from hypernet_lib import default_device, describe, load_digits
-from hypernet_lib.baselines import DeepEnsemble, fit_ensemble, fit_mc_dropout, mlp
-from hypernet_lib.bayes import FlowHyperNetwork, GaussianPrior, fit_bayes_hypernet
+from hypernet_lib import FlowHyperNetwork, default_device, describe, load_digits, mlp
+from hypernet_lib.apps.bayes import DeepEnsemble, GaussianPrior, fit_bayes_hypernet, fit_ensemble, fit_mc_dropout
 
 ROOT = Path(__file__).resolve().parents[1]
 NOISE = 0.1
@@ -56,7 +55,7 @@ def cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 def train_regression_seed(seed: int, steps: int, x: torch.Tensor, y: torch.Tensor) -> dict:
     torch.manual_seed(seed)
-    target = mlp(REG_WIDTHS, "relu").to(x.device)
+    target = mlp(REG_WIDTHS, "relu", dropout=0.0).to(x.device)
     bhn = FlowHyperNetwork(describe(target), n_couplings=0, init_from=target).to(x.device)
     prior = GaussianPrior(describe(target), learn=True).to(x.device)
     start = time.time()
@@ -83,7 +82,7 @@ def train_regression_seed(seed: int, steps: int, x: torch.Tensor, y: torch.Tenso
 def train_digits_seed(seed: int, steps: int, x: torch.Tensor, y: torch.Tensor) -> dict:
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
-    target = mlp(DIGIT_WIDTHS).to(x.device)
+    target = mlp(DIGIT_WIDTHS, dropout=0.0).to(x.device)
     hnet = FlowHyperNetwork(describe(target), n_couplings=0, init_from=target).to(x.device)
     prior = GaussianPrior(describe(target), learn=True).to(x.device)
     common = dict(lr=LR, batch_size=BATCH, cosine=True, generator=g, progress=False)

@@ -27,9 +27,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from hypernet_lib import default_device, describe, load_digits
-from hypernet_lib.chunked import ChunkedHyperNet
-from hypernet_lib.continual import HyperNetLearner, SequentialLearner, accuracy_matrix, split_tasks
+from hypernet_lib import ChunkedHyperNet, default_device, describe, load_digits
+from hypernet_lib.apps.continual import HyperNetLearner, SequentialLearner, accuracy_matrix, split_by_classes
 
 OUT = Path(__file__).resolve().parents[1] / "checkpoints" / "07_continual.pt"
 CONFIG = {
@@ -67,7 +66,7 @@ def init_norm(learner: nn.Module) -> float:
 def run(method: str, seed: int, config: dict, device: torch.device) -> tuple[torch.Tensor, float]:
     """``method``'s ``[T, T]`` accuracy matrix on seed ``seed`` and its :func:`init_norm` (the same code as lecture 07)."""
     digits = load_digits(device)
-    tasks = split_tasks(
+    tasks = split_by_classes(
         digits.flat, digits.labels, config["groups"], config["test_fraction"], torch.Generator().manual_seed(seed)
     )
     n_tasks, h = len(tasks), config["hidden"]
@@ -75,7 +74,11 @@ def run(method: str, seed: int, config: dict, device: torch.device) -> tuple[tor
     if method.startswith("hnet"):
         net = target(2, h).to(device)
         hnet = ChunkedHyperNet(
-            describe(net), config["z_dim"], config["chunk_size"], config["chunk_dim"], (config["hnet_hidden"],)
+            describe(net),
+            config["z_dim"],
+            chunk_size=config["chunk_size"],
+            chunk_dim=config["chunk_dim"],
+            hidden=(config["hnet_hidden"],),
         ).to(device)
         beta = 0.0 if method == "hnet_beta0" else config["beta"]
         learner = HyperNetLearner(

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from hypernet_lib import HyperNetwork, default_device, hyperfan_init_, load_digits
-from hypernet_lib.archsearch import ArchSpace, arch_accuracy, smash_accuracy, train_from_scratch, train_smash
+from hypernet_lib.apps.archsearch import ArchSpace, arch_accuracy, fit_from_scratch, fit_smash, smash_accuracy
 
 OUT = Path(__file__).resolve().parents[1] / "checkpoints" / "08_smash.pt"
 CONFIG = {
@@ -61,12 +61,12 @@ def run_seed(seed: int, config: dict, device: torch.device) -> tuple[torch.Tenso
     hnet = HyperNetwork(space.spec(), z_dim=space.encoding_dim, hidden=(config["hnet_hidden"],)).to(device)
     hyperfan_init_(hnet, z_sample=space.encode(seen).to(device))
     g = torch.Generator().manual_seed(seed)
-    train_smash(
+    fit_smash(
         hnet, space, seen, x_tr, y_tr, config["hnet_steps"], config["archs_per_step"], config["batch_size"],
         config["hnet_lr"], g,
     )  # fmt: skip
     acc_hnet = smash_accuracy(hnet, space, held_out, x_va, y_va)
-    params = train_from_scratch(
+    params = fit_from_scratch(
         space, held_out, x_tr, y_tr, config["scratch_steps"], config["scratch_lr"], config["batch_size"], g
     )
     return acc_hnet.cpu(), arch_accuracy(params, space, held_out, x_va, y_va).cpu()

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from hypernet_lib import count_parameters, load_digits, seed_everything
-from hypernet_lib.inr import HyperINRAutoencoder, PixelAutoencoder, per_image_mse, train_autoencoder
+from hypernet_lib.apps.inr import HyperINRAutoencoder, PixelAutoencoder, fit_autoencoder, per_image_mse
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINT = ROOT / "checkpoints" / "09_generative.pt"
@@ -56,7 +56,7 @@ def main() -> None:
     curves = {}
     for name, model in (("hyper", hyper), ("pixel", pixel)):
         start = time.perf_counter()
-        losses = train_autoencoder(model, images[train_idx], args.steps, generator=torch.Generator().manual_seed(1))
+        losses = fit_autoencoder(model, images[train_idx], args.steps, generator=torch.Generator().manual_seed(1))
         curves[name] = torch.tensor(losses)
         mse = per_image_mse(model, images[test_idx]).mean()
         print(f"{name}: {time.perf_counter() - start:.0f} s, final train loss {losses[-1]:.4f}, held-out MSE {mse:.4f}")

@@ -15,16 +15,15 @@ from pathlib import Path
 
 import torch
 
-from hypernet_lib import count_parameters, describe, seed_everything
-from hypernet_lib.adapters import (
+from hypernet_lib import LowRankHyperNet, count_parameters, describe, seed_everything
+from hypernet_lib.apps.adapters import (
     BagOfWords,
     TinyTransformer,
     evaluate_adapters,
-    pretrain_base,
-    split_tasks,
-    train_text_to_lora,
+    fit_base_model,
+    fit_text_to_lora,
+    train_heldout_split,
 )
-from hypernet_lib.lowrank import LowRankHyperNet
 
 ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINT = ROOT / "checkpoints" / "10_adapters.pt"
@@ -42,7 +41,7 @@ CONFIG = {
 def build(config: dict = CONFIG) -> tuple[TinyTransformer, BagOfWords, LowRankHyperNet]:
     """The base model, the description embedder (vocabulary of the training descriptions) and the hypernetwork."""
     model = TinyTransformer(config["d_model"], config["n_heads"], config["n_layers"], config["d_mlp"])
-    train, _ = split_tasks()
+    train, _ = train_heldout_split()
     embedder = BagOfWords([t.describe(v) for t in train for v in (0, 1)])
     hnet = make_hnet(model, embedder, config)
     return model, embedder, hnet
@@ -51,7 +50,7 @@ def build(config: dict = CONFIG) -> tuple[TinyTransformer, BagOfWords, LowRankHy
 def make_hnet(model: TinyTransformer, embedder: BagOfWords, config: dict = CONFIG) -> LowRankHyperNet:
     """Lecture 05's low-rank hypernetwork around the (frozen) base weights: W = W₀ + U(z) V(z)ᵀ."""
     spec = describe(model, include=model.adapter_targets(config["kinds"]))
-    train, _ = split_tasks()
+    train, _ = train_heldout_split()
     z_sample = embedder.embed([t.describe(v) for t in train for v in (0, 1)])
     return LowRankHyperNet(
         spec,
@@ -74,14 +73,14 @@ def main() -> None:
     seed_everything(0)
     model, embedder, _ = build()
     start = time.perf_counter()
-    base_losses = pretrain_base(model, args.pretrain_steps, generator=torch.Generator().manual_seed(1))
+    base_losses = fit_base_model(model, args.pretrain_steps, generator=torch.Generator().manual_seed(1))
     model.requires_grad_(False)
     print(f"pretraining: {time.perf_counter() - start:.0f} s, final loss {base_losses[-1]:.3f}")
     hnet = make_hnet(model, embedder)  # built after pretraining: its frozen base is the pretrained weights
     print("hypernetwork parameters:", count_parameters(hnet), "| vocabulary:", embedder.dim)
-    train, held = split_tasks()
+    train, held = train_heldout_split()
     start = time.perf_counter()
-    hnet_losses = train_text_to_lora(
+    hnet_losses = fit_text_to_lora(
         hnet, model, embedder, train, args.hnet_steps, generator=torch.Generator().manual_seed(2)
     )
     with torch.no_grad():

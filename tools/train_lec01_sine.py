@@ -18,8 +18,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from hypernet_lib import HyperNetwork, default_device, describe, functional_forward, sample_sinusoids, seed_everything
-from hypernet_lib.tasks import AMPLITUDE_RANGE, PHASE_RANGE
+from hypernet_lib import (
+    HyperNetwork,
+    default_device,
+    describe,
+    functional_forward,
+    sample_sinusoids,
+    seed_everything,
+)
+from hypernet_lib.data import AMPLITUDE_RANGE, PHASE_RANGE
 
 OUT = Path(__file__).resolve().parents[1] / "checkpoints" / "lec01_sine.pt"
 STEPS = 6000

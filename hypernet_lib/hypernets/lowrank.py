@@ -30,9 +30,9 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
-from ._checks import require_float, require_positive_int
-from .hypernets import InitName, check_embedding
-from .target import ParamInfo, TargetSpec
+from .._checks import require_float, require_positive_int
+from ..target import ParamInfo, Params, TargetSpec
+from .base import InitName, TrunkHyperNet, check_embedding, check_spec, check_z_sample, default_z_sample, widths_of
 
 
 def is_matrix(p: ParamInfo) -> bool:
@@ -67,20 +67,27 @@ def head_outputs(spec: TargetSpec, rank: int) -> int:
 
 
 def lowrank_parameter_count(
-    spec: TargetSpec, z_dim: int, rank: int, hidden: Sequence[int] = (64, 64), trainable_base: bool = False
+    spec: TargetSpec,
+    z_dim: int,
+    rank: int,
+    hidden: Sequence[int] = (64, 64),
+    base: bool = False,
+    train_base: bool = True,
 ) -> int:
     """Exact number of trainable numbers of ``LowRankHyperNet(spec, z_dim, rank, hidden, ...)``.
 
-    ``trunk + (d_e + 1) · F (+ P if a trainable base)`` with the trunk ``Σ (w_in + 1) · w_out`` over
-    ``z_dim → hidden…``, ``d_e`` its output width and ``F = head_outputs(spec, rank)``.
-    A frozen base (``train_base=False``) is not trainable and not counted.
+    ``trunk + (d_e + 1) · F (+ P with a trained base)`` with the trunk ``Σ (w_in + 1) · w_out`` over
+    ``z_dim → hidden…``, ``d_e`` its output width and ``F = head_outputs(spec, rank)``. ``base`` and
+    ``train_base`` mean what they mean for the constructor (same defaults): a frozen base
+    (``train_base=False``) is not trainable and not counted.
     """
-    if not isinstance(spec, TargetSpec):
-        raise TypeError(f"spec: expected a TargetSpec (from describe(module)), got {type(spec).__name__}")
-    widths = [require_positive_int("z_dim", z_dim), *(require_positive_int("hidden", h) for h in hidden)]
+    check_spec(spec)
+    if not isinstance(base, bool) or not isinstance(train_base, bool):
+        raise TypeError(f"base, train_base: expected two bools, got {base!r}, {train_base!r}")
+    widths = [require_positive_int("z_dim", z_dim), *widths_of("hidden", hidden)]
     trunk = sum((a + 1) * b for a, b in zip(widths[:-1], widths[1:]))
     head = (widths[-1] + 1) * head_outputs(spec, rank)
-    return trunk + head + (spec.num_params if trainable_base else 0)
+    return trunk + head + (spec.num_params if base and train_base else 0)
 
 
 def _base_key(name: str) -> str:
@@ -88,7 +95,7 @@ def _base_key(name: str) -> str:
     return name.replace(".", ":")
 
 
-class LowRankHyperNet(nn.Module):
+class LowRankHyperNet(TrunkHyperNet):
     """Low-rank hypernetwork: MLP trunk ``d_z → hidden… (ReLU)``, one linear head → factors.
 
     Args:
@@ -111,31 +118,22 @@ class LowRankHyperNet(nn.Module):
         self,
         spec: TargetSpec,
         z_dim: int,
+        *,
         rank: int,
-        hidden: Sequence[int] = (64, 64),
         base: bool | Mapping[str, torch.Tensor] | None = None,
         train_base: bool = True,
+        hidden: Sequence[int] = (64, 64),
         init: InitName = "hyperfan_in",
         gain: float = 2**0.5,
         z_sample: torch.Tensor | None = None,
     ):
-        super().__init__()
-        if not isinstance(spec, TargetSpec):
-            raise TypeError(f"spec: expected a TargetSpec (from describe(module)), got {type(spec).__name__}")
-        if init not in ("hyperfan_in", "hyperfan_out", "default"):
-            raise ValueError(f"init: expected 'hyperfan_in', 'hyperfan_out' or 'default', got {init!r}")
+        super().__init__(spec, z_dim, init, gain)
         if not isinstance(train_base, bool):
             raise TypeError(f"train_base: expected a bool, got {type(train_base).__name__}")
-        self.spec = spec
-        self.z_dim = require_positive_int("z_dim", z_dim)
         self.rank = require_positive_int("rank", rank)
         self.ranks: dict[str, int] = {p.name: effective_rank(p, rank) for p in spec.params if is_matrix(p)}
-        widths = [self.z_dim, *(require_positive_int("hidden", h) for h in hidden)]
-        layers: list[nn.Module] = []
-        for w_in, w_out in zip(widths[:-1], widths[1:]):
-            layers += [nn.Linear(w_in, w_out), nn.ReLU()]
-        self.trunk = nn.Sequential(*layers)
-        self.head = nn.Linear(widths[-1], head_outputs(spec, rank))
+        d_e = self._make_trunk(hidden)
+        self.head = nn.Linear(d_e, head_outputs(spec, rank))
         # Where each parameter's numbers sit in the head's output: (start, stop) of U, V or the vector.
         self._slices: dict[str, tuple[tuple[int, int], ...]] = {}
         start = 0
@@ -149,9 +147,9 @@ class LowRankHyperNet(nn.Module):
             else:
                 self._slices[p.name] = ((start, start + p.numel),)
                 start += p.numel
-        self.base = self._make_base(base, train_base, init, gain)
+        self.base = self._make_base(base, train_base, init, self.gain)
         if init != "default":
-            lowrank_hyperfan_init_(self, mode="in" if init == "hyperfan_in" else "out", gain=gain, z_sample=z_sample)
+            lowrank_hyperfan_init_(self, mode=self.mode, gain=self.gain, z_sample=z_sample)
 
     def _make_base(self, base, train_base: bool, init: str, gain: float) -> nn.ParameterDict | None:
         if base is None or base is False:
@@ -177,14 +175,6 @@ class LowRankHyperNet(nn.Module):
             )
         return nn.ParameterDict({_base_key(n): nn.Parameter(v, requires_grad=train_base) for n, v in values.items()})
 
-    @property
-    def feature_dim(self) -> int:
-        return self.head.in_features
-
-    def features(self, z: torch.Tensor) -> torch.Tensor:
-        """The trunk's output ``e``: ``[B, d_z] → [B, d_e]``."""
-        return self.trunk(z)
-
     def base_of(self, name: str) -> torch.Tensor | None:
         """``W₀`` of parameter ``name`` (``[*shape]``), or ``None`` without a base."""
         if name not in self.spec.shapes:
@@ -196,7 +186,7 @@ class LowRankHyperNet(nn.Module):
 
         ``name``'s weight is ``(U @ Vᵀ).reshape(shape)`` (plus its base). 1-D parameters are not listed.
         """
-        check_embedding(z, self.z_dim)
+        check_embedding(z, self.z_dim, self.head.weight)
         return self._factors(self.head(self.features(z)))
 
     def _factors(self, flat: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
@@ -210,8 +200,7 @@ class LowRankHyperNet(nn.Module):
                 out[p.name] = (flat[..., u0:u1].reshape(*lead, rows, r), flat[..., v0:v1].reshape(*lead, cols, r))
         return out
 
-    def forward(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
-        check_embedding(z, self.z_dim)
+    def generate(self, z: torch.Tensor) -> Params:
         flat = self.head(self.features(z))
         lead = flat.shape[:-1]
         factors = self._factors(flat)
@@ -259,16 +248,9 @@ def lowrank_hyperfan_init_(
         raise TypeError(f"hnet: expected a LowRankHyperNet, got {type(hnet).__name__}")
     if mode not in ("in", "out"):
         raise ValueError(f"mode: expected 'in' or 'out', got {mode!r}")
-    for layer in hnet.trunk:
-        if isinstance(layer, nn.Linear):
-            nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
-            nn.init.zeros_(layer.bias)
+    hnet._he_trunk_()
     head = hnet.head
-    if z_sample is None:
-        z_sample = torch.randn(4096, hnet.z_dim, generator=torch.Generator().manual_seed(0))
-    require_float("z_sample", z_sample)
-    if z_sample.dim() != 2 or z_sample.shape[1] != hnet.z_dim:
-        raise ValueError(f"z_sample: expected shape [n, {hnet.z_dim}], got {list(z_sample.shape)}")
+    z_sample = default_z_sample(hnet.z_dim) if z_sample is None else check_z_sample(z_sample, hnet.z_dim)
     e = hnet.trunk(z_sample.to(head.weight))
     sq_norm = e.pow(2).sum(dim=-1)
     fourth, second = float(sq_norm.pow(2).mean()), float(sq_norm.mean())

@@ -23,10 +23,10 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from ._checks import require_dims, require_float, require_positive_int
-from .hypernets import HyperNetwork, check_embedding
-from .target import describe, functional_forward
-from .train import fit
+from .._checks import require_dims, require_float, require_positive_int
+from ..hypernets import HyperNetwork, check_embedding
+from ..target import describe, functional_forward
+from ..train import fit
 
 
 def coordinate_grid(
@@ -230,15 +230,15 @@ def _flatten_images(images: torch.Tensor, size: int) -> torch.Tensor:
     return images.flatten(1)
 
 
-def train_autoencoder(
+def fit_autoencoder(
     model: nn.Module,
     images: torch.Tensor,
-    steps: int,
+    n_steps: int,
     batch_size: int = 64,
     lr: float = 1e-3,
     code_weight: float = 1e-4,
     generator: torch.Generator | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> list[float]:
     """Train an autoencoder (``encode``/``decode``) by pixel MSE on random mini-batches; return the losses.
 
@@ -251,11 +251,11 @@ def train_autoencoder(
         raise TypeError(f"model: expected an autoencoder with encode and decode, got {type(model).__name__}")
     require_float("images", images)
     require_dims("images", images, (4,), "[N, 1, H, W]")
-    steps = require_positive_int("steps", steps)
+    n_steps = require_positive_int("n_steps", n_steps)
     batch_size = require_positive_int("batch_size", batch_size)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=n_steps)
 
     def step(_: int) -> torch.Tensor:
         idx = torch.randint(images.shape[0], (batch_size,), generator=generator).to(images.device)
@@ -268,7 +268,7 @@ def train_autoencoder(
         sched.step()
         return loss.detach()
 
-    return fit(step, steps, desc=f"training {type(model).__name__}", log_every=10, progress=progress)
+    return fit(step, n_steps, desc=f"training {type(model).__name__}", log_every=10, progress=progress)
 
 
 @torch.no_grad()
@@ -284,7 +284,7 @@ def fit_codes(
     images: torch.Tensor,
     z_dim: int,
     mask: torch.Tensor | None = None,
-    steps: int = 200,
+    n_steps: int = 200,
     lr: float = 0.05,
     prior_weight: float = 1e-3,
     init: torch.Tensor | None = None,
@@ -307,7 +307,7 @@ def fit_codes(
     require_float("images", images)
     require_dims("images", images, (4,), "[B, 1, H, W]")
     z_dim = require_positive_int("z_dim", z_dim)
-    steps = require_positive_int("steps", steps)
+    n_steps = require_positive_int("n_steps", n_steps)
     if mask is None:
         mask = torch.ones_like(images)
     require_float("mask", mask)
@@ -326,7 +326,7 @@ def fit_codes(
     z.requires_grad_(True)
     opt = torch.optim.Adam([z], lr=lr)
     observed = mask.sum().clamp_min(1.0)
-    for _ in range(steps):
+    for _ in range(n_steps):
         loss = ((decode(z) - images).pow(2) * mask).sum() / observed + prior_weight * z.pow(2).sum(1).mean()
         # Differentiate with respect to z alone: decode's parameters get no .grad and stay as they are.
         (z.grad,) = torch.autograd.grad(loss, [z])

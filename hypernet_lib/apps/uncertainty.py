@@ -18,7 +18,7 @@ import math
 
 import torch
 
-from ._checks import require_dims, require_float, require_positive_int, require_tensor
+from .._checks import require_dims, require_float, require_positive_int, require_tensor
 
 
 def classification_predictive(logits: torch.Tensor) -> torch.Tensor:

@@ -25,10 +25,10 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
-from ._checks import require_dims, require_float, require_positive_int, require_tensor
-from .target import TargetSpec, describe
+from .._checks import require_dims, require_float, require_positive_int, require_tensor
+from ..target import TargetSpec, describe
+from ..train import progress_bar
 
 
 class ArchSpace:
@@ -173,16 +173,16 @@ def init_from_scratch(
     return out
 
 
-def train_from_scratch(
+def fit_from_scratch(
     space: ArchSpace,
     archs: Sequence[Sequence[int]],
     x: torch.Tensor,
     y: torch.Tensor,
-    steps: int = 300,
+    n_steps: int = 300,
     lr: float = 1e-2,
     batch_size: int | None = None,
     generator: torch.Generator | None = None,
-    progress: bool = False,
+    progress: bool | None = None,
 ) -> dict[str, torch.Tensor]:
     """Train every architecture in ``archs`` on its own (batched, independent weights and Adam states).
 
@@ -197,12 +197,12 @@ def train_from_scratch(
     require_float("x", x)
     require_dims("x", x, (2,), "[N, d_in]")
     require_tensor("y", y)
-    steps = require_positive_int("steps", steps)
+    n_steps = require_positive_int("n_steps", n_steps)
     device = x.device
     params = {k: v.to(device).requires_grad_() for k, v in init_from_scratch(space, archs, generator).items()}
     unit, gate = (m.to(device) for m in space.masks(archs))
     opt = torch.optim.Adam(params.values(), lr=lr)
-    for _ in tqdm(range(steps), desc="from scratch", disable=not progress, leave=False, mininterval=0.5):
+    for _ in progress_bar(range(n_steps), "from scratch", progress=progress):
         if batch_size is None:
             xb, yb = x, y
         else:
@@ -225,18 +225,18 @@ def arch_accuracy(
     return (supernet_forward(params, unit, gate, x).argmax(-1) == y).float().mean(-1)
 
 
-def train_smash(
+def fit_smash(
     hnet: nn.Module,
     space: ArchSpace,
     archs: Sequence[Sequence[int]],
     x: torch.Tensor,
     y: torch.Tensor,
-    steps: int = 1000,
+    n_steps: int = 1000,
     archs_per_step: int = 8,
     batch_size: int = 128,
     lr: float = 1e-3,
     generator: torch.Generator | None = None,
-    progress: bool = False,
+    progress: bool | None = None,
 ) -> list[float]:
     """SMASH training: each step draws ``archs_per_step`` architectures from ``archs`` and a minibatch,
     generates their weights ``h_φ(encode(a))`` and takes one Adam step on ``φ``. Returns the losses.
@@ -255,8 +255,8 @@ def train_smash(
     unit_all, gate_all = (m.to(device) for m in space.masks(archs))
     opt = torch.optim.Adam(hnet.parameters(), lr=lr)
     losses = []
-    steps = require_positive_int("steps", steps)
-    for _ in tqdm(range(steps), desc="SMASH", disable=not progress, leave=False, mininterval=0.5):
+    n_steps = require_positive_int("n_steps", n_steps)
+    for _ in progress_bar(range(n_steps), "SMASH", progress=progress):
         pick = torch.randint(len(archs), (archs_per_step,), generator=generator).to(device)
         idx = torch.randint(len(x), (batch_size,), generator=generator).to(device)
         params = hnet(codes[pick])
@@ -275,31 +275,3 @@ def smash_accuracy(
 ) -> torch.Tensor:
     """``[A]`` validation accuracy of each architecture with the weights the hypernetwork generates for it."""
     return arch_accuracy(hnet(space.encode(archs).to(x.device)), space, archs, x, y)
-
-
-def ranks(values: torch.Tensor) -> torch.Tensor:
-    """``[n]`` ranks 1..n of ``values: [n]``, ties given their average rank (as Spearman's ρ needs)."""
-    require_float("values", values)
-    require_dims("values", values, (1,), "[n]")
-    order = torch.argsort(values, stable=True)
-    r = torch.empty_like(values, dtype=torch.float64)
-    r[order] = torch.arange(1, len(values) + 1, dtype=torch.float64, device=values.device)
-    for v in torch.unique(values):
-        tied = values == v
-        if tied.sum() > 1:
-            r[tied] = r[tied].mean()
-    return r
-
-
-def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Spearman's rank correlation ρ of ``a: [n]`` and ``b: [n]``: Pearson's correlation of their ranks."""
-    require_float("a", a)
-    require_float("b", b)
-    if a.shape != b.shape or a.dim() != 1 or len(a) < 2:
-        raise ValueError(f"a, b: expected two vectors of the same length >= 2, got {list(a.shape)} and {list(b.shape)}")
-    ra, rb = ranks(a), ranks(b)
-    ra, rb = ra - ra.mean(), rb - rb.mean()
-    denom = ra.norm() * rb.norm()
-    if denom == 0:
-        raise ValueError("a, b: Spearman's ρ is undefined when one of them is constant")
-    return float((ra * rb).sum() / denom)

@@ -18,17 +18,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ._checks import require_float, require_positive_int
-from .hypernets import HyperNetwork
-
-
-def _mlp(widths: Sequence[int], final_relu: bool) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for i, (w_in, w_out) in enumerate(zip(widths[:-1], widths[1:])):
-        layers.append(nn.Linear(w_in, w_out))
-        if final_relu or i < len(widths) - 2:
-            layers.append(nn.ReLU())
-    return nn.Sequential(*layers)
+from .._checks import require_float, require_positive_int
+from ..target import Params
+from .base import HyperNetBase, mlp, widths_of
 
 
 class SetEncoder(nn.Module):
@@ -47,11 +39,11 @@ class SetEncoder(nn.Module):
         super().__init__()
         self.in_dim = require_positive_int("in_dim", in_dim)
         self.z_dim = require_positive_int("z_dim", z_dim)
-        widths = [self.in_dim, *(require_positive_int("hidden", h) for h in hidden)]
+        widths = [self.in_dim, *widths_of("hidden", hidden)]
         if len(widths) < 2:
             raise ValueError("hidden: expected at least one width for φ, got none")
-        self.phi = _mlp(widths, final_relu=True)
-        self.rho = _mlp([widths[-1], widths[-1], self.z_dim], final_relu=False)
+        self.phi = mlp(widths, final_activation=True)
+        self.rho = mlp([widths[-1], widths[-1], self.z_dim])
 
     def forward(self, elements: torch.Tensor) -> torch.Tensor:
         require_float("elements", elements)
@@ -82,18 +74,20 @@ class SetHyperNetwork(nn.Module):
 
     Args:
         encoder: a :class:`SetEncoder` over ``(x, y)`` pairs.
-        hypernet: a :class:`~hypernet_lib.HyperNetwork` whose ``z_dim`` equals the encoder's.
+        hypernet: any hypernetwork family (:mod:`hypernet_lib.hypernets`) whose ``z_dim`` equals the encoder's.
 
     Call: ``x_support: [B, K, d_x]``, ``y_support: [B, K, d_y]`` → ``{name: [B, *shape]}``, ready for
     :func:`hypernet_lib.functional_forward` (or as per-task starting points for MAML's inner loop).
     """
 
-    def __init__(self, encoder: SetEncoder, hypernet: HyperNetwork):
+    def __init__(self, encoder: SetEncoder, hypernet: HyperNetBase):
         super().__init__()
         if not isinstance(encoder, SetEncoder):
             raise TypeError(f"encoder: expected a SetEncoder, got {type(encoder).__name__}")
-        if not isinstance(hypernet, HyperNetwork):
-            raise TypeError(f"hypernet: expected a HyperNetwork, got {type(hypernet).__name__}")
+        if not isinstance(hypernet, HyperNetBase):
+            raise TypeError(
+                f"hypernet: expected a hypernetwork family (HyperNetwork, ChunkedHyperNet, ...), got {type(hypernet).__name__}"
+            )
         if encoder.z_dim != hypernet.z_dim:
             raise ValueError(f"hypernet: expected z_dim {encoder.z_dim} (the encoder's), got {hypernet.z_dim}")
         self.encoder = encoder
@@ -103,7 +97,7 @@ class SetHyperNetwork(nn.Module):
         """The task embedding ``z: [B, d_z]``."""
         return self.encoder(SetEncoder.pairs(x_support, y_support))
 
-    def forward(self, x_support: torch.Tensor, y_support: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, x_support: torch.Tensor, y_support: torch.Tensor) -> Params:
         return self.hypernet(self.embed(x_support, y_support))
 
 
@@ -115,38 +109,38 @@ class ClassHeadGenerator(nn.Module):
     classifier follow the support set's labels: swap two classes' examples and their rows swap.
 
     Args:
-        embed_dim: size of a class embedding (e.g. from :class:`hypernet_lib.fewshot.ClassEncoder`).
+        z_dim: size of a class embedding (e.g. from :class:`hypernet_lib.apps.fewshot.ClassEncoder`).
         in_features: ``d_h``, the input size of the generated layer.
         weight_name, bias_name: the target's parameter names to fill (``describe(target)`` names).
         hidden: widths of the generator's ReLU layers.
 
-    Call: ``class_embeddings: [B, N, embed_dim]`` → ``{weight_name: [B, N, d_h], bias_name: [B, N]}``.
+    Call: ``class_embeddings: [B, N, z_dim]`` → ``{weight_name: [B, N, d_h], bias_name: [B, N]}``.
     """
 
     def __init__(
         self,
-        embed_dim: int,
+        z_dim: int,
         in_features: int,
         weight_name: str,
         bias_name: str,
         hidden: Sequence[int] = (64,),
     ):
         super().__init__()
-        self.embed_dim = require_positive_int("embed_dim", embed_dim)
+        self.z_dim = require_positive_int("z_dim", z_dim)
         self.in_features = require_positive_int("in_features", in_features)
         if not (isinstance(weight_name, str) and isinstance(bias_name, str)) or weight_name == bias_name:
             raise ValueError(
                 f"weight_name, bias_name: expected two different names, got {weight_name!r}, {bias_name!r}"
             )
         self.weight_name, self.bias_name = weight_name, bias_name
-        widths = [self.embed_dim, *(require_positive_int("hidden", h) for h in hidden), self.in_features + 1]
-        self.net = _mlp(widths, final_relu=False)
+        widths = [self.z_dim, *widths_of("hidden", hidden), self.in_features + 1]
+        self.net = mlp(widths)
 
     def forward(self, class_embeddings: torch.Tensor) -> dict[str, torch.Tensor]:
         require_float("class_embeddings", class_embeddings)
-        if class_embeddings.dim() != 3 or class_embeddings.shape[-1] != self.embed_dim:
+        if class_embeddings.dim() != 3 or class_embeddings.shape[-1] != self.z_dim:
             raise ValueError(
-                f"class_embeddings: expected shape [B, N, {self.embed_dim}], got {list(class_embeddings.shape)}"
+                f"class_embeddings: expected shape [B, N, {self.z_dim}], got {list(class_embeddings.shape)}"
             )
         rows = self.net(class_embeddings)  # [B, N, d_h + 1]
         return {self.weight_name: rows[..., :-1], self.bias_name: rows[..., -1]}

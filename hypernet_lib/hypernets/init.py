@@ -1,4 +1,4 @@
-"""Hyperfan initialization (Chang, Flokas & Lipson, ICLR 2020), derived for our hypernetworks.
+"""Hyperfan initialization for the full hypernetwork (lecture 01), after Chang, Flokas & Lipson (ICLR 2020).
 
 Why: PyTorch initializes the hypernetwork's head for the *hypernetwork's* fan-in, so the
 generated weights get a variance unrelated to the *target's* fan-in, and the target's
@@ -19,6 +19,10 @@ so the head row of that weight gets ``Var(H_i·) = gain² / (fan · d_e · E[e²
 normal distribution. Generated biases start at exactly zero (zero rows and zero offset), as
 target biases usually do; they still receive gradients and move during training.
 
+This is a simplified hyperfan-in. Chang et al. also treat the case where the hypernetwork generates
+weights *and* biases by splitting the target variance between them (the weight rows get half of it and
+the bias rows a non-zero share); starting every bias at zero keeps the whole variance in the weights.
+
 ``E[e²]`` depends on what ``z`` looks like, so it is measured: pass a sample of embeddings
 (``z_sample``); without one we assume ``z ~ N(0, I)``. The trunk itself is He-initialized
 (``Var = 2 / fan_in``, zero bias) so ``E[e²]`` stays near ``E[z²]`` however deep it is.
@@ -31,7 +35,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from ._checks import require_float
+from .base import TrunkHyperNet, check_z_sample, default_z_sample
 
 
 @torch.no_grad()
@@ -49,19 +53,13 @@ def hyperfan_init_(
         gain: target nonlinearity gain; ``2**0.5`` for ReLU, ``1`` for linear/tanh-ish targets.
         z_sample: ``[n, d_z]`` embeddings like those the hypernetwork will see.
     """
+    if not isinstance(hnet, TrunkHyperNet) or not hasattr(hnet, "head"):
+        raise TypeError(f"hnet: expected a HyperNetwork (a trunk and one linear head), got {type(hnet).__name__}")
     if mode not in ("in", "out"):
         raise ValueError(f"mode: expected 'in' or 'out', got {mode!r}")
-    for layer in hnet.trunk:
-        if isinstance(layer, nn.Linear):
-            nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
-            nn.init.zeros_(layer.bias)
+    hnet._he_trunk_()
     head: nn.Linear = hnet.head
-    if z_sample is None:
-        gen = torch.Generator().manual_seed(0)
-        z_sample = torch.randn(4096, hnet.z_dim, generator=gen)
-    require_float("z_sample", z_sample)
-    if z_sample.dim() != 2 or z_sample.shape[1] != hnet.z_dim:
-        raise ValueError(f"z_sample: expected shape [n, {hnet.z_dim}], got {list(z_sample.shape)}")
+    z_sample = default_z_sample(hnet.z_dim) if z_sample is None else check_z_sample(z_sample, hnet.z_dim)
     z_sample = z_sample.to(head.weight)
     e_second_moment = float(hnet.trunk(z_sample).pow(2).mean())
     if e_second_moment <= 0:

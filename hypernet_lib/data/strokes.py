@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import require_positive_int
+from .._checks import require_positive_int
 
 __all__ = ["stroke_classes"]
 

@@ -1,4 +1,4 @@
-"""Few-shot episodes: N-way K-shot tasks drawn from a labelled dataset, batched over tasks.
+"""Few-shot episodes: N-way K-shot tasks drawn from a labelled dataset, batched over tasks (lecture 02).
 
 An *episode* (a task) picks ``N`` classes, gives ``K`` labelled *support* examples of each and
 ``Q`` *query* examples of each to classify. Episode labels are ``0 … N-1`` in the order the
@@ -10,8 +10,10 @@ Layout (class-major, the same for every episode):
     x_support: [B, N*K, *feat]   y_support: [B, N*K]  with y_support[b, j*K + k] = j
     x_query:   [B, N*Q, *feat]   y_query:   [B, N*Q]  with y_query[b, j*Q + q]   = j
 
-The helpers that pool per class (:func:`class_means`, :class:`ClassEncoder`) read the labels,
+The few-shot learners that pool per class (:mod:`hypernet_lib.apps.fewshot`) read the labels,
 not the layout, so they also work on shuffled or relabelled support sets.
+
+:func:`cluster_episodes` is a 2-D family whose classifiers can be drawn.
 
 Meta-training and meta-test classes must be disjoint for the test to measure learning *new*
 classes: build one :class:`EpisodeSampler` per split with its own ``classes``.
@@ -19,14 +21,12 @@ classes: build one :class:`EpisodeSampler` per split with its own ``classes``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
-from torch import nn
 
-from ._checks import require_dims, require_float, require_positive_int, require_tensor
-from .train import mean_ci
+from .._checks import require_dims, require_positive_int, require_tensor
 
 
 class Episodes(NamedTuple):
@@ -162,139 +162,6 @@ class EpisodeSampler:
         idx_q = idx[..., k_shot:].reshape(n_tasks, -1).to(self.x.device)
         device = self.x.device
         return Episodes(self.x[idx_s], y_s.to(device), self.x[idx_q], y_q.to(device), self.classes[picked].to(device))
-
-
-def class_means(features: torch.Tensor, labels: torch.Tensor, n_way: int) -> torch.Tensor:
-    """Mean feature of each class: ``features: [B, M, d]``, ``labels: [B, M]`` in ``0…N-1`` → ``[B, N, d]``.
-
-    Row ``j`` is the mean over the examples labelled ``j``; relabelling the examples permutes the
-    rows the same way. Every class must have at least one example in every task.
-    """
-    require_float("features", features)
-    require_dims("features", features, (3,), "[B, M, d]")
-    require_tensor("labels", labels)
-    n_way = require_positive_int("n_way", n_way)
-    if labels.is_floating_point() or labels.shape != features.shape[:2]:
-        raise ValueError(
-            f"labels: expected integer labels of shape {list(features.shape[:2])} (features' [B, M]), "
-            f"got {list(labels.shape)} {labels.dtype}"
-        )
-    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= n_way):
-        raise ValueError(f"labels: expected values in 0..{n_way - 1}, got {int(labels.min())}..{int(labels.max())}")
-    one_hot = nn.functional.one_hot(labels.long(), n_way).to(features.dtype)  # [B, M, N]
-    counts = one_hot.sum(dim=1)  # [B, N]
-    if bool((counts == 0).any()):
-        b, j = (int(i) for i in torch.nonzero(counts == 0)[0])
-        raise ValueError(f"labels: class {j} has no example in task {b}; every class needs at least one")
-    return one_hot.transpose(1, 2) @ features / counts.unsqueeze(-1)
-
-
-def prototype_logits(
-    support_features: torch.Tensor, y_support: torch.Tensor, query_features: torch.Tensor, n_way: int
-) -> torch.Tensor:
-    """Nearest-class-mean scores: minus the squared distance of each query to each class mean.
-
-    ``support_features: [B, M, d]``, ``y_support: [B, M]``, ``query_features: [B, Q, d]`` → ``[B, Q, N]``.
-    On raw pixels this is the nearest-class-mean baseline; on learned features, a prototypical
-    network (Snell, Swersky & Zemel 2017).
-    """
-    protos = class_means(support_features, y_support, n_way)  # [B, N, d]
-    require_float("query_features", query_features)
-    require_dims("query_features", query_features, (3,), "[B, Q, d]")
-    if query_features.shape[0] != protos.shape[0] or query_features.shape[2] != protos.shape[2]:
-        raise ValueError(
-            f"query_features: expected shape [B={protos.shape[0]}, Q, d={protos.shape[2]}], "
-            f"got {list(query_features.shape)}"
-        )
-    return -torch.cdist(query_features, protos).pow(2)
-
-
-class ClassEncoder(nn.Module):
-    """Set encoder for support sets: one embedding per class, ``ρ(mean_k φ(x_{j,k}))``.
-
-    ``φ`` (``embed``) maps one example ``[*feat] → [d]`` and is shared by every example and
-    class; the mean over a class's ``K`` shots makes the embedding independent of their order
-    and number (Deep Sets, Zaheer et al. 2017); ``ρ`` (``post``, optional) maps ``[d] → [d']``.
-    Relabelling the support set permutes the output rows the same way.
-
-    Call: ``x_support: [B, M, *feat]``, ``y_support: [B, M]``, ``n_way`` → ``[B, N, d']``.
-    ``embed_examples(x: [B, M, *feat]) → [B, M, d]`` applies ``φ`` alone (e.g. to queries).
-    """
-
-    def __init__(self, embed: nn.Module, post: nn.Module | None = None):
-        super().__init__()
-        if not isinstance(embed, nn.Module):
-            raise TypeError(f"embed: expected an nn.Module mapping [n, *feat] -> [n, d], got {type(embed).__name__}")
-        if post is not None and not isinstance(post, nn.Module):
-            raise TypeError(f"post: expected an nn.Module or None, got {type(post).__name__}")
-        self.embed = embed
-        self.post = post
-
-    def embed_examples(self, x: torch.Tensor) -> torch.Tensor:
-        """``φ`` on every example: ``[B, M, *feat] → [B, M, d]``."""
-        require_float("x", x)
-        if x.dim() < 3:
-            raise ValueError(f"x: expected at least 3 dimensions [B, M, *feat], got shape {list(x.shape)}")
-        out = self.embed(x.flatten(0, 1))
-        if out.dim() != 2:
-            raise ValueError(f"embed: expected it to return [n, d] vectors, got shape {list(out.shape)}")
-        return out.unflatten(0, x.shape[:2])
-
-    def forward(self, x_support: torch.Tensor, y_support: torch.Tensor, n_way: int) -> torch.Tensor:
-        pooled = class_means(self.embed_examples(x_support), y_support, n_way)  # [B, N, d]
-        return pooled if self.post is None else self.post(pooled)
-
-
-class Score(NamedTuple):
-    """Accuracy over episodes: ``mean`` and 95% CI half-width ``ci``, ``per_episode: [B]``."""
-
-    mean: float
-    ci: float
-    per_episode: torch.Tensor
-
-
-def episode_accuracy(logits: torch.Tensor, y_query: torch.Tensor) -> torch.Tensor:
-    """Fraction of queries classified right in each episode: ``[B, Q, N]``, ``[B, Q]`` → ``[B]``."""
-    require_float("logits", logits)
-    require_dims("logits", logits, (3,), "[B, Q, N] class scores")
-    require_tensor("y_query", y_query)
-    if y_query.shape != logits.shape[:2]:
-        raise ValueError(
-            f"y_query: expected shape {list(logits.shape[:2])} (logits' [B, Q]), got {list(y_query.shape)}"
-        )
-    return (logits.argmax(dim=-1) == y_query).float().mean(dim=1)
-
-
-@torch.no_grad()
-def evaluate(
-    predict: Callable[[Episodes], torch.Tensor],
-    episodes: Episodes,
-    batch_size: int = 100,
-    confidence: float = 0.95,
-) -> Score:
-    """Accuracy of ``predict`` over ``episodes`` with its confidence interval (:func:`~hypernet_lib.mean_ci`).
-
-    ``predict(episodes) → logits [b, N*Q, N]`` is called on sub-batches of ``batch_size``
-    episodes (bounding memory), under ``torch.no_grad()``; a method that adapts by gradient
-    descent (fine-tuning) wraps its inner loop in ``torch.enable_grad()``. Passing the same
-    ``episodes`` to every method compares them on identical tasks.
-    """
-    if not callable(predict):
-        raise TypeError(f"predict: expected a callable episodes -> logits [B, N*Q, N], got {type(predict).__name__}")
-    if not isinstance(episodes, Episodes):
-        raise TypeError(f"episodes: expected an Episodes batch (EpisodeSampler.sample), got {type(episodes).__name__}")
-    batch_size = require_positive_int("batch_size", batch_size)
-    accs = []
-    for start in range(0, episodes.n_tasks, batch_size):
-        chunk = episodes.tasks(slice(start, start + batch_size))
-        logits = predict(chunk)
-        if not isinstance(logits, torch.Tensor) or logits.shape != (*chunk.y_query.shape, chunk.n_way):
-            got = list(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
-            raise ValueError(f"predict: expected logits of shape {[*chunk.y_query.shape, chunk.n_way]}, got {got}")
-        accs.append(episode_accuracy(logits.float(), chunk.y_query).cpu())
-    per_episode = torch.cat(accs)
-    mean, ci = mean_ci(per_episode, confidence)
-    return Score(mean, ci, per_episode)
 
 
 def cluster_episodes(

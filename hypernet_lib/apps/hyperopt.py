@@ -19,12 +19,11 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
-from ._checks import require_dims, require_float, require_positive_int, require_tensor
-from .hypernets import HyperNetwork
-from .init import hyperfan_init_
-from .target import TargetSpec, describe, functional_forward
+from .._checks import require_dims, require_float, require_positive_int, require_tensor
+from ..hypernets import HyperNetBase, HyperNetwork
+from ..target import TargetSpec, describe, functional_forward
+from ..train import progress_bar
 
 
 def _check_data(x: torch.Tensor, y: torch.Tensor) -> None:
@@ -81,8 +80,10 @@ class BestResponseNet(nn.Module):
         target: the network whose weights are generated (for instance ``nn.Linear(64, 10)``).
         log_range: ``(low, high)`` of ``log10 λ`` the hypernetwork is trained over; inside, ``log10 λ`` is
             mapped linearly to ``u ∈ [-1, 1]`` so the hypernetwork sees a well-scaled input.
-        hidden: widths of the hypernetwork's trunk.
+        hidden: widths of the default hypernetwork's trunk.
         gain: the target's nonlinearity gain for hyperfan init (1 for a linear classifier).
+        hnet: any hypernetwork family with ``z_dim=1`` for ``describe(target)`` to use instead of the
+            default (a :class:`~hypernet_lib.HyperNetwork` initialised for ``u`` uniform in ``[-1, 1]``).
     """
 
     def __init__(
@@ -91,15 +92,22 @@ class BestResponseNet(nn.Module):
         log_range: tuple[float, float] = (-5.0, 0.0),
         hidden: Sequence[int] = (64,),
         gain: float = 1.0,
+        hnet: HyperNetBase | None = None,
     ):
         super().__init__()
         low, high = (float(v) for v in log_range)
         if not low < high:
             raise ValueError(f"log_range: expected (low, high) with low < high, got {log_range!r}")
         self.log_range = (low, high)
-        self.hnet = HyperNetwork(describe(target), z_dim=1, hidden=hidden, init="default")
-        # hyperfan-in over the inputs the hypernetwork will actually see: u uniform in [-1, 1].
-        hyperfan_init_(self.hnet, mode="in", gain=gain, z_sample=torch.linspace(-1, 1, 256)[:, None])
+        spec = describe(target)
+        if hnet is None:
+            # hyperfan-in over the inputs the hypernetwork will actually see: u uniform in [-1, 1].
+            hnet = HyperNetwork(spec, 1, hidden=hidden, gain=gain, z_sample=torch.linspace(-1, 1, 256)[:, None])
+        elif not isinstance(hnet, HyperNetBase) or hnet.z_dim != 1 or hnet.spec.names != spec.names:
+            raise ValueError(
+                f"hnet: expected a hypernetwork family with z_dim=1 generating {list(spec.names)}, got {type(hnet).__name__}"
+            )
+        self.hnet = hnet
 
     def code(self, log_lam: torch.Tensor) -> torch.Tensor:
         """``[K] → [K, 1]``: ``log10 λ`` rescaled so the training range becomes ``[-1, 1]``."""
@@ -117,16 +125,16 @@ class BestResponseNet(nn.Module):
         return (low + (high - low) * u).to(next(self.parameters()))
 
 
-def train_best_response(
+def fit_best_response(
     br: BestResponseNet,
     target: nn.Module,
     x: torch.Tensor,
     y: torch.Tensor,
-    steps: int = 1000,
+    n_steps: int = 1000,
     samples_per_step: int = 16,
     lr: float = 3e-3,
     generator: torch.Generator | None = None,
-    progress: bool = False,
+    progress: bool | None = None,
 ) -> list[float]:
     """Fit ``φ`` on ``E_{log λ ~ U(range)} L_train(h_φ(λ), λ)`` (Lorraine & Duvenaud 2018, global version).
 
@@ -136,8 +144,8 @@ def train_best_response(
     _check_data(x, y)
     opt = torch.optim.Adam(br.parameters(), lr=lr)
     losses = []
-    steps = require_positive_int("steps", steps)
-    for _ in tqdm(range(steps), desc="best response", disable=not progress, leave=False, mininterval=0.5):
+    n_steps = require_positive_int("n_steps", n_steps)
+    for _ in progress_bar(range(n_steps), "best response", progress=progress):
         log_lam = br.sample(samples_per_step, generator)
         loss = penalized_loss(target, br(log_lam), log_lam, x, y).mean()
         opt.zero_grad(set_to_none=True)
@@ -158,7 +166,7 @@ def tune_hyperparameter(
     x_val: torch.Tensor,
     y_val: torch.Tensor,
     log_lam_init: float,
-    steps: int = 100,
+    n_steps: int = 100,
     lr: float = 0.1,
 ) -> list[TuningStep]:
     """Gradient descent on ``log10 λ`` of ``L_val(h_φ(λ))`` with ``φ`` frozen; returns the trajectory.
@@ -177,7 +185,7 @@ def tune_hyperparameter(
         p.requires_grad_(False)
     trajectory = []
     try:
-        for _ in range(require_positive_int("steps", steps)):
+        for _ in range(require_positive_int("n_steps", n_steps)):
             loss = validation_loss(target, br(s), x_val, y_val)[0]
             trajectory.append(TuningStep(float(s.detach()), float(loss.detach())))
             opt.zero_grad(set_to_none=True)
@@ -193,15 +201,15 @@ def tune_hyperparameter(
     return trajectory
 
 
-def train_weight_decayed(
+def fit_weight_decayed(
     target: nn.Module,
     log_lam: torch.Tensor,
     x: torch.Tensor,
     y: torch.Tensor,
-    steps: int = 300,
+    n_steps: int = 300,
     lr: float = 0.05,
     generator: torch.Generator | None = None,
-    progress: bool = False,
+    progress: bool | None = None,
 ) -> dict[str, torch.Tensor]:
     """Train one fresh network per value in ``log_lam: [K]`` on ``L_train(w, λ)``; returns ``{name: [K, *shape]}``.
 
@@ -220,8 +228,8 @@ def train_weight_decayed(
         w = (torch.rand(k, *p.shape, generator=generator) * 2 - 1) * bound
         params[p.name] = w.to(x).requires_grad_()
     opt = torch.optim.Adam(params.values(), lr=lr)
-    steps = require_positive_int("steps", steps)
-    for _ in tqdm(range(steps), desc="one network", disable=not progress, leave=False, mininterval=0.5):
+    n_steps = require_positive_int("n_steps", n_steps)
+    for _ in progress_bar(range(n_steps), "one network", progress=progress):
         loss = penalized_loss(target, params, log_lam, x, y).sum()
         opt.zero_grad(set_to_none=True)
         loss.backward()

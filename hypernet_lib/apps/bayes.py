@@ -1,4 +1,4 @@
-"""Bayesian hypernetworks: noise in, weight samples out, trained on the evidence lower bound.
+"""Bayesian hypernetworks trained on the evidence lower bound, and the baselines they must beat (lecture 06).
 
 A hypernetwork fed with noise ``ε ~ N(0, I)`` outputs a *distribution* over the target's
 weights ``θ = h_φ(ε)``. To make that distribution an approximate posterior we maximise the
@@ -20,13 +20,26 @@ from the first half, so its Jacobian is triangular and its log-determinant is th
 log-scales. With ``K = 0`` couplings the flow is the mean-field Gaussian of Bayes by Backprop
 (Blundell et al. 2015); the couplings add correlations between weights on top of it.
 
-The price of exactness: a flow preserves dimension, so the noise has as many numbers as the
-target (``d_ε = P``). That is why we use a small target; Krueger et al. apply the flow to the
-weight-norm scales of a large one instead.
+The flow itself is :class:`hypernet_lib.hypernets.FlowHyperNetwork`; this module holds the prior, the
+likelihoods, the ELBO and its training loop, and the baselines below.
+
+The baselines a Bayesian hypernetwork must beat, on the same target network.
+
+* Deep ensemble (Lakshminarayanan, Pritzel & Blundell 2017): ``M`` copies of the target, each
+  initialised independently and trained on its own shuffling of the data. The members are
+  stacked into ``[M, *shape]`` tensors and trained *batched*: one vectorised forward
+  (:func:`hypernet_lib.functional_forward`) and one optimizer for all of them.
+* MC dropout (Gal & Ghahramani 2016): train the target with dropout, keep dropout *on* at test
+  time, and treat each dropout mask as a weight sample (:func:`dropout_weight_samples` makes
+  that literal: a mask on a layer's inputs is a mask on the next weight matrix's columns).
+
+The targets are built with :func:`hypernet_lib.mlp` and ``dropout=p`` (``p = 0`` for the methods without
+dropout), so all three have the same parameter names and share one :class:`~hypernet_lib.TargetSpec`.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping
 from typing import Literal
@@ -34,176 +47,13 @@ from typing import Literal
 import torch
 from torch import nn
 
-from ._checks import require_dims, require_float, require_positive_int, require_tensor
-from .target import TargetSpec, describe, functional_forward
-from .train import fit
+from .._checks import require_dims, require_float, require_positive_int, require_tensor
+from ..hypernets.flow import FlowHyperNetwork
+from ..target import TargetSpec, describe, functional_forward
+from ..train import cosine_schedule, fit, minibatch_indices
 
 Likelihood = Literal["categorical", "gaussian"]
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
-
-
-class AffineCoupling(nn.Module):
-    """One invertible coupling layer on ``u: [S, D]``.
-
-    The coordinates ``idx_a`` pass through unchanged and condition a small MLP that outputs a
-    log-scale ``s`` and a shift ``t`` for the coordinates ``idx_b``:
-
-        v_a = u_a ,   v_b = u_b ⊙ exp(s(u_a)) + t(u_a) ,   log|det ∂v/∂u| = Σ s(u_a) .
-
-    ``s`` is squashed into ``(−max_log_scale, max_log_scale)`` with a tanh so one step can
-    never blow a weight up by more than ``e^max_log_scale``. The output layer starts at zero,
-    so a fresh coupling is the identity.
-    """
-
-    def __init__(self, idx_a: torch.Tensor, idx_b: torch.Tensor, hidden: int = 64, max_log_scale: float = 2.0):
-        super().__init__()
-        require_tensor("idx_a", idx_a)
-        require_tensor("idx_b", idx_b)
-        if idx_a.dtype != torch.int64 or idx_b.dtype != torch.int64 or idx_a.dim() != 1 or idx_b.dim() != 1:
-            raise TypeError(
-                f"idx_a, idx_b: expected 1-D int64 index tensors, got {idx_a.dtype} {list(idx_a.shape)} "
-                f"and {idx_b.dtype} {list(idx_b.shape)}"
-            )
-        dim = idx_a.numel() + idx_b.numel()
-        if (
-            idx_a.numel() == 0
-            or idx_b.numel() == 0
-            or not torch.equal(torch.sort(torch.cat([idx_a, idx_b])).values, torch.arange(dim))
-        ):
-            raise ValueError(f"idx_a, idx_b: expected two non-empty halves that partition range({dim})")
-        self.dim = dim
-        self.max_log_scale = float(max_log_scale)
-        self.register_buffer("idx_a", idx_a.clone())
-        self.register_buffer("idx_b", idx_b.clone())
-        # Undo the concatenation [u_a, v_b] back into the original coordinate order.
-        self.register_buffer("unperm", torch.argsort(torch.cat([idx_a, idx_b])))
-        hidden = require_positive_int("hidden", hidden)
-        self.net = nn.Sequential(nn.Linear(idx_a.numel(), hidden), nn.Tanh(), nn.Linear(hidden, 2 * idx_b.numel()))
-        nn.init.zeros_(self.net[-1].weight)
-        nn.init.zeros_(self.net[-1].bias)
-
-    def _scale_shift(self, u_a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        raw_s, t = self.net(u_a).chunk(2, dim=-1)
-        return self.max_log_scale * torch.tanh(raw_s / self.max_log_scale), t
-
-    def forward(self, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``u: [S, D] → (v: [S, D], log|det ∂v/∂u|: [S])``."""
-        _check_flat("u", u, self.dim)
-        u_a, u_b = u[..., self.idx_a], u[..., self.idx_b]
-        s, t = self._scale_shift(u_a)
-        v = torch.cat([u_a, u_b * torch.exp(s) + t], dim=-1)[..., self.unperm]
-        return v, s.sum(-1)
-
-    def inverse(self, v: torch.Tensor) -> torch.Tensor:
-        """``v: [S, D] → u: [S, D]`` with ``forward(u)[0] == v``."""
-        _check_flat("v", v, self.dim)
-        v_a, v_b = v[..., self.idx_a], v[..., self.idx_b]
-        s, t = self._scale_shift(v_a)
-        return torch.cat([v_a, (v_b - t) * torch.exp(-s)], dim=-1)[..., self.unperm]
-
-
-class FlowHyperNetwork(nn.Module):
-    """Bayesian hypernetwork with an exact density: ``ε: [S, P] → {name: [S, *shape]}``.
-
-    ``θ = μ + σ ⊙ f_K ∘ … ∘ f_1(ε)`` with affine couplings ``f_k`` (see the module docstring).
-    Couplings come in pairs that swap the two halves, so every weight gets transformed.
-
-    Args:
-        spec: the target's parameters (from :func:`hypernet_lib.describe`); ``P = spec.num_params``.
-        n_couplings: number of coupling layers ``K`` (0 gives a mean-field Gaussian).
-        hidden: width of each coupling's conditioner MLP.
-        init_from: a module shaped like the target; its current parameters become ``μ`` (so the
-            mean network starts from the target's usual initialization). Zeros when ``None``.
-        init_std: initial ``σ`` of every weight; small, so training starts near a point estimate.
-        generator: draws the random coordinate split of each coupling pair.
-
-    Call: ``ε: [S, P] → {name: [S, *shape]}`` (``ε: [P]`` gives unbatched parameters).
-    :meth:`sample` draws ``ε`` and also returns ``log q(θ)``.
-    """
-
-    def __init__(
-        self,
-        spec: TargetSpec,
-        n_couplings: int = 2,
-        hidden: int = 64,
-        init_from: nn.Module | None = None,
-        init_std: float = 1e-2,
-        generator: torch.Generator | None = None,
-    ):
-        super().__init__()
-        if not isinstance(spec, TargetSpec):
-            raise TypeError(f"spec: expected a TargetSpec (from describe(module)), got {type(spec).__name__}")
-        if isinstance(n_couplings, bool) or not isinstance(n_couplings, int) or n_couplings < 0:
-            raise ValueError(f"n_couplings: expected an integer >= 0, got {n_couplings!r}")
-        if not init_std > 0:
-            raise ValueError(f"init_std: expected a positive number, got {init_std!r}")
-        self.spec = spec
-        dim = spec.num_params
-        if n_couplings and dim < 2:
-            raise ValueError(f"n_couplings: a coupling needs at least 2 numbers to split, the target has {dim}")
-        mu = torch.zeros(dim)
-        if init_from is not None:
-            own = dict(init_from.named_parameters())
-            mu = spec.flatten({n: own[n].detach().float() for n in spec.names}).cpu()
-        self.mu = nn.Parameter(mu)
-        # σ = softplus(ρ) keeps σ > 0 with well-behaved gradients near zero.
-        self.rho = nn.Parameter(torch.full((dim,), math.log(math.expm1(init_std))))
-        couplings = []
-        for k in range(n_couplings):
-            if k % 2 == 0:
-                perm = torch.randperm(dim, generator=generator)
-                idx_a, idx_b = perm[: dim // 2], perm[dim // 2 :]
-            else:  # the partner swaps the halves: what was conditioned on is now transformed
-                idx_a, idx_b = idx_b, idx_a
-            couplings.append(AffineCoupling(idx_a, idx_b, hidden))
-        self.couplings = nn.ModuleList(couplings)
-
-    @property
-    def noise_dim(self) -> int:
-        """``d_ε = P``: a flow keeps the dimension."""
-        return self.spec.num_params
-
-    @property
-    def sigma(self) -> torch.Tensor:
-        """``σ: [P]``, the per-weight scale of the base Gaussian."""
-        return nn.functional.softplus(self.rho)
-
-    def transform(self, eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``ε: [S, P] → (θ: [S, P], log q(θ): [S])``, the flat weights and their exact log-density."""
-        _check_flat("eps", eps, self.noise_dim)
-        log_q = -0.5 * eps.pow(2).sum(-1) - self.noise_dim * _HALF_LOG_2PI
-        u = eps
-        for coupling in self.couplings:
-            u, log_det = coupling(u)
-            log_q = log_q - log_det
-        sigma = self.sigma
-        return self.mu + sigma * u, log_q - torch.log(sigma).sum()
-
-    def forward(self, eps: torch.Tensor) -> dict[str, torch.Tensor]:
-        return self.spec.split(self.transform(eps)[0])
-
-    def log_prob(self, theta: torch.Tensor) -> torch.Tensor:
-        """Exact ``log q(θ)`` for flat weights ``θ: [S, P]`` (runs the flow backwards)."""
-        _check_flat("theta", theta, self.noise_dim)
-        sigma = self.sigma
-        u = (theta - self.mu) / sigma
-        for coupling in reversed(self.couplings):
-            u = coupling.inverse(u)
-        # Re-run forward from the recovered ε so the log-determinants are those of θ = h(ε).
-        return self.transform(u)[1]
-
-    def sample(
-        self, n_samples: int, generator: torch.Generator | None = None
-    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        """Draw ``n_samples`` networks: ``({name: [S, *shape]}, log q(θ): [S])``.
-
-        ``ε`` is drawn on the CPU with ``generator`` (identical samples on any device) and moved
-        to the hypernetwork's device.
-        """
-        n_samples = require_positive_int("n_samples", n_samples)
-        eps = torch.randn(n_samples, self.noise_dim, generator=generator).to(self.mu)
-        theta, log_q = self.transform(eps)
-        return self.spec.split(theta), log_q
 
 
 def prior_std(spec: TargetSpec, gain: float = 1.0, bias_std: float = 1.0) -> torch.Tensor:
@@ -341,23 +191,6 @@ def negative_elbo(
     return -log_lik.mean() / n_batch + kl_weight * kl / n_data
 
 
-def minibatch_indices(n_data: int, batch_size: int | None, generator: torch.Generator | None) -> torch.Tensor:
-    """``[batch_size]`` random indices into the data (all of them, in order, when ``batch_size`` is None)."""
-    if batch_size is None or batch_size >= n_data:
-        return torch.arange(n_data)
-    return torch.randperm(n_data, generator=generator)[:batch_size]
-
-
-def cosine_schedule(opt: torch.optim.Optimizer, n_steps: int, cosine: bool) -> torch.optim.lr_scheduler.LRScheduler:
-    """The learning rate decayed to zero on a cosine over ``n_steps`` when ``cosine``, else constant."""
-    if not isinstance(cosine, bool):
-        raise TypeError(f"cosine: expected a bool, got {type(cosine).__name__}")
-    n_steps = require_positive_int("n_steps", n_steps)
-    if cosine:
-        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, n_steps)
-    return torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
-
-
 def fit_bayes_hypernet(
     hnet: FlowHyperNetwork,
     target: nn.Module,
@@ -373,7 +206,7 @@ def fit_bayes_hypernet(
     kl_weight: float = 1.0,
     cosine: bool = False,
     generator: torch.Generator | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> list[float]:
     """Maximise the ELBO with Adam; return ``−ELBO / N`` at steps 0, 10, 20, … and the last step.
 
@@ -401,7 +234,7 @@ def fit_bayes_hypernet(
 
     def step(_: int) -> torch.Tensor:
         idx = minibatch_indices(n_data, batch_size, generator).to(x.device)
-        eps = torch.randn(n_samples, hnet.noise_dim, generator=generator).to(hnet.mu)
+        eps = torch.randn(n_samples, hnet.z_dim, generator=generator).to(hnet.mu)
         theta, log_q = hnet.transform(eps)
         outputs = forward_samples(target, hnet.spec.split(theta), x[idx])
         log_lik = log_likelihood(outputs, y[idx], likelihood, noise_std)
@@ -415,8 +248,164 @@ def fit_bayes_hypernet(
     return fit(step, n_steps, desc="Bayesian hypernetwork", log_every=10, progress=progress)
 
 
-def _check_flat(name: str, t: torch.Tensor, dim: int) -> None:
-    require_float(name, t)
-    require_dims(name, t, (1, 2), f"[{dim}] or [S, {dim}]")
-    if t.shape[-1] != dim:
-        raise ValueError(f"{name}: expected last dimension {dim} (the target's parameter count), got {list(t.shape)}")
+def _reset(module: nn.Module) -> nn.Module:
+    for sub in module.modules():
+        if hasattr(sub, "reset_parameters") and sub is not module:
+            sub.reset_parameters()
+    return module
+
+
+class DeepEnsemble(nn.Module):
+    """``n_members`` independently initialised copies of ``target``, stored stacked.
+
+    ``members()`` gives ``{name: [M, *shape]}``; calling the ensemble on ``x: [N, ...]``
+    returns every member's output ``[M, N, ...]`` in one vectorised call. Initial weights come
+    from the module's own ``reset_parameters`` under torch's global RNG (seed it first).
+    """
+
+    def __init__(self, target: nn.Module, n_members: int = 5):
+        super().__init__()
+        if not isinstance(target, nn.Module):
+            raise TypeError(f"target: expected a torch.nn.Module, got {type(target).__name__}")
+        self.n_members = require_positive_int("n_members", n_members)
+        self.spec = describe(target)
+        # Keep the target out of the registered submodules: its own parameters are not trained.
+        self._target = (target,)
+        copies = [dict(_reset(copy.deepcopy(target)).named_parameters()) for _ in range(self.n_members)]
+        self.stacked = nn.ParameterList(
+            [nn.Parameter(torch.stack([c[name].detach() for c in copies])) for name in self.spec.names]
+        )
+
+    @property
+    def target(self) -> nn.Module:
+        return self._target[0]
+
+    def members(self) -> dict[str, torch.Tensor]:
+        """``{name: [M, *shape]}``, every member's parameters."""
+        return dict(zip(self.spec.names, self.stacked))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x: [N, ...] → [M, N, ...]``."""
+        return forward_samples(self.target, self.members(), x)
+
+
+def fit_ensemble(
+    ensemble: DeepEnsemble,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    likelihood: Likelihood,
+    n_steps: int,
+    lr: float = 3e-3,
+    batch_size: int | None = None,
+    weight_decay: float = 0.0,
+    noise_std: float | None = None,
+    cosine: bool = False,
+    generator: torch.Generator | None = None,
+    progress: bool | None = None,
+) -> list[float]:
+    """Train all members at once with Adam; return the mean member loss (NLL per point) every 10th step.
+
+    ``cosine``: decay the learning rate to zero over ``n_steps`` (as :func:`~hypernet_lib.bayes.fit_bayes_hypernet`).
+    The loss is the *sum* of the members' mean losses, so each member's gradient is exactly the
+    one it would get if trained alone. With ``batch_size`` each member draws its own minibatch.
+    """
+    if not isinstance(ensemble, DeepEnsemble):
+        raise TypeError(f"ensemble: expected a DeepEnsemble, got {type(ensemble).__name__}")
+    _check_xy(x, y)
+    opt = torch.optim.AdamW(ensemble.parameters(), lr=lr, weight_decay=weight_decay)
+    schedule = cosine_schedule(opt, n_steps, cosine)
+    n_data, n_members = x.shape[0], ensemble.n_members
+
+    def step(_: int) -> torch.Tensor:
+        idx = torch.stack([minibatch_indices(n_data, batch_size, generator) for _ in range(n_members)]).to(x.device)
+        outputs = functional_forward(ensemble.target, ensemble.members(), x[idx])  # [M, B, ...]
+        loss = -log_likelihood(outputs, y[idx], likelihood, noise_std).sum() / idx.shape[1]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        schedule.step()
+        return loss.detach() / n_members
+
+    return fit(step, n_steps, desc="deep ensemble", log_every=10, progress=progress)
+
+
+def dropout_weight_samples(
+    model: nn.Sequential, n_samples: int, generator: torch.Generator | None = None
+) -> dict[str, torch.Tensor]:
+    """MC dropout as a distribution over weights: ``{name: [S, *shape]}``, one dropout mask per sample.
+
+    Dropping hidden unit ``j`` with probability ``p`` (and scaling the survivors by ``1/(1-p)``)
+    is the same as multiplying column ``j`` of the *next* ``Linear``'s weight by ``m_j/(1-p)``,
+    ``m_j ~ Bernoulli(1-p)``. So each mask is a weight sample, and the ``S`` sampled networks run
+    batched through :func:`forward_samples` like the other methods' samples, each one a coherent
+    function of ``x`` (a per-input mask would give every input a different network).
+    ``model``: an ``nn.Sequential`` in which every ``Dropout`` is followed by a ``Linear`` (see :func:`mlp`).
+    """
+    if not isinstance(model, nn.Sequential):
+        raise TypeError(f"model: expected an nn.Sequential such as mlp(..., dropout=p), got {type(model).__name__}")
+    n_samples = require_positive_int("n_samples", n_samples)
+    layers = list(model)
+    params = {n: p.detach().expand(n_samples, *p.shape) for n, p in model.named_parameters()}
+    n_dropout = 0
+    for i, layer in enumerate(layers):
+        if not isinstance(layer, nn.Dropout) or layer.p == 0:
+            continue
+        nxt = layers[i + 1] if i + 1 < len(layers) else None
+        if not isinstance(nxt, nn.Linear):
+            raise ValueError(f"model[{i}]: expected the Dropout to be followed by a Linear, got {type(nxt).__name__}")
+        keep = 1.0 - layer.p
+        w = nxt.weight.detach()
+        mask = torch.bernoulli(torch.full((n_samples, 1, w.shape[1]), keep), generator=generator).to(w)
+        params[f"{i + 1}.weight"] = w * mask / keep
+        n_dropout += 1
+    if n_dropout == 0:
+        raise ValueError("model: expected at least one nn.Dropout with p > 0; without it every sample is the same")
+    return params
+
+
+def fit_mc_dropout(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    likelihood: Likelihood,
+    n_steps: int,
+    lr: float = 3e-3,
+    batch_size: int | None = None,
+    weight_decay: float = 0.0,
+    noise_std: float | None = None,
+    cosine: bool = False,
+    generator: torch.Generator | None = None,
+    progress: bool | None = None,
+) -> list[float]:
+    """Ordinary dropout training (AdamW with ``weight_decay``); return the NLL per point every 10th step.
+
+    ``cosine``: decay the learning rate to zero over ``n_steps`` (as :func:`~hypernet_lib.bayes.fit_bayes_hypernet`).
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+    _check_xy(x, y)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    schedule = cosine_schedule(opt, n_steps, cosine)
+    n_data = x.shape[0]
+    model.train()
+
+    def step(_: int) -> torch.Tensor:
+        idx = minibatch_indices(n_data, batch_size, generator).to(x.device)
+        outputs = model(x[idx])[None]
+        loss = -log_likelihood(outputs, y[idx], likelihood, noise_std)[0] / idx.numel()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        schedule.step()
+        return loss.detach()
+
+    losses = fit(step, n_steps, desc="MC dropout", log_every=10, progress=progress)
+    model.eval()
+    return losses
+
+
+def _check_xy(x: torch.Tensor, y: torch.Tensor) -> None:
+    require_float("x", x)
+    require_tensor("y", y)
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"x, y: expected the same number of points, got {x.shape[0]} and {y.shape[0]}")

@@ -28,10 +28,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import require_dims, require_positive_int, require_tensor
-from .lowrank import LowRankHyperNet
-from .target import describe, functional_forward
-from .train import fit
+from .._checks import require_dims, require_positive_int, require_tensor
+from ..hypernets.lowrank import LowRankHyperNet
+from ..target import describe, functional_forward
+from ..train import fit
 
 N_DIGITS = 10  # tokens are the digits 0-9
 SEQ_LEN = 8
@@ -133,7 +133,7 @@ def base_tasks() -> list[SequenceTask]:
     return [SequenceTask(o, 0) for o in ORDERS] + [SequenceTask("copy", a) for a in ADDS if a]
 
 
-def split_tasks(holdout_every: int = 5) -> tuple[list[SequenceTask], list[SequenceTask]]:
+def train_heldout_split(holdout_every: int = 5) -> tuple[list[SequenceTask], list[SequenceTask]]:
     """Training and held-out tasks for the adapters: held out are the compositions (a reordering
     other than copy *and* a non-zero addition) with ``(add + 2·order_index) % holdout_every == 0``.
 
@@ -359,14 +359,14 @@ def task_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.reshape(-1, N_DIGITS), y.reshape(-1))
 
 
-def pretrain_base(
+def fit_base_model(
     model: TinyTransformer,
-    steps: int,
+    n_steps: int,
     batch_size: int = 128,
     lr: float = 3e-3,
     p_no_instruction: float = 0.3,
     generator: torch.Generator | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> list[float]:
     """Pretrain on the base mix: each example is a random base task, asked for by its instruction.
 
@@ -383,7 +383,7 @@ def pretrain_base(
     tasks = base_tasks()
     device = model.unembed.weight.device
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=require_positive_int("steps", steps))
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=require_positive_int("n_steps", n_steps))
 
     def step(_: int) -> torch.Tensor:
         which = torch.randint(len(tasks), (batch_size,), generator=generator)
@@ -397,20 +397,20 @@ def pretrain_base(
         sched.step()
         return loss.detach()
 
-    return fit(step, steps, desc="pretraining the base", log_every=10, progress=progress)
+    return fit(step, n_steps, desc="pretraining the base", log_every=10, progress=progress)
 
 
-def train_text_to_lora(
+def fit_text_to_lora(
     hnet: LowRankHyperNet,
     model: TinyTransformer,
     embedder: BagOfWords,
     tasks: Sequence[SequenceTask],
-    steps: int,
+    n_steps: int,
     tasks_per_step: int = 16,
     n_per_task: int = 16,
     lr: float = 1e-3,
     generator: torch.Generator | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> list[float]:
     """Train the description → adapter hypernetwork end to end through the frozen ``model``.
 
@@ -429,7 +429,7 @@ def train_text_to_lora(
     tasks_per_step = require_positive_int("tasks_per_step", tasks_per_step)
     device = model.unembed.weight.device
     opt = torch.optim.Adam([p for p in hnet.parameters() if p.requires_grad], lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=require_positive_int("steps", steps))
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=require_positive_int("n_steps", n_steps))
 
     def step(_: int) -> torch.Tensor:
         chosen = [tasks[j] for j in torch.randint(len(tasks), (tasks_per_step,), generator=generator).tolist()]
@@ -443,7 +443,7 @@ def train_text_to_lora(
         sched.step()
         return loss.detach()
 
-    return fit(step, steps, desc="training text-to-LoRA", log_every=10, progress=progress)
+    return fit(step, n_steps, desc="training text-to-LoRA", log_every=10, progress=progress)
 
 
 def per_task_lora(model: TinyTransformer, names: Sequence[str], n_tasks: int, rank: int) -> LowRankHyperNet:
@@ -469,22 +469,22 @@ def per_task_lora(model: TinyTransformer, names: Sequence[str], n_tasks: int, ra
     return lora.to(model.unembed.weight.device)
 
 
-def train_per_task_lora(
+def fit_per_task_lora(
     lora: LowRankHyperNet,
     model: TinyTransformer,
     tasks: Sequence[SequenceTask],
-    steps: int,
+    n_steps: int,
     n_per_task: int = 32,
     lr: float = 1e-2,
     generator: torch.Generator | None = None,
     callback: Callable[[int, LowRankHyperNet], None] | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> list[float]:
     """Train one LoRA per task (all ``T`` at once, independently) on fresh examples of each task.
 
     The loss is the sum over tasks of each task's mean cross-entropy, so every adapter gets
     exactly the gradient it would get if trained alone. ``callback(step, lora)`` runs after
-    steps ``1..steps`` (e.g. to record accuracy as training goes). Adam, constant learning rate.
+    steps ``1..n_steps`` (e.g. to record accuracy as training goes). Adam, constant learning rate.
     """
     _check_hnet(lora, model)
     tasks = list(tasks)
@@ -505,7 +505,7 @@ def train_per_task_lora(
             callback(i + 1, lora)
         return loss.detach()
 
-    return fit(step, steps, desc="training per-task LoRAs", log_every=10, progress=progress)
+    return fit(step, n_steps, desc="training per-task LoRAs", log_every=10, progress=progress)
 
 
 @torch.no_grad()

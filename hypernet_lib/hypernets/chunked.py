@@ -31,17 +31,16 @@ from typing import Literal
 import torch
 from torch import nn
 
-from ._checks import require_float, require_positive_int
-from .hypernets import InitName, check_embedding
-from .target import TargetSpec
+from .._checks import require_positive_int
+from ..target import Params, TargetSpec
+from .base import HyperNetBase, InitName, check_embedding, check_spec, check_z_sample, default_z_sample, mlp, widths_of
 
 Layout = Literal["global", "layer"]
 
 
 def num_chunks(spec: TargetSpec, chunk_size: int, layout: Layout = "global") -> int:
     """``K``: ``ceil(P / S)`` for the global layout, ``Σ ceil(numel / S)`` over tensors for the per-layer one."""
-    if not isinstance(spec, TargetSpec):
-        raise TypeError(f"spec: expected a TargetSpec (from describe(module)), got {type(spec).__name__}")
+    check_spec(spec)
     chunk_size = require_positive_int("chunk_size", chunk_size)
     if layout == "global":
         return math.ceil(spec.num_params / chunk_size)
@@ -67,12 +66,12 @@ def chunked_parameter_count(
     """
     k = num_chunks(spec, chunk_size, layout)
     chunk_dim = require_positive_int("chunk_dim", chunk_dim)
-    widths = [require_positive_int("z_dim", z_dim) + chunk_dim, *(require_positive_int("hidden", h) for h in hidden)]
+    widths = [require_positive_int("z_dim", z_dim) + chunk_dim, *widths_of("hidden", hidden)]
     widths.append(chunk_size)
     return k * chunk_dim + sum((a + 1) * b for a, b in zip(widths[:-1], widths[1:]))
 
 
-class ChunkedHyperNet(nn.Module):
+class ChunkedHyperNet(HyperNetBase):
     """Chunk embeddings ``c: [K, d_c]`` and one shared generator ``[z, c_k] → R^S``.
 
     Args:
@@ -93,26 +92,20 @@ class ChunkedHyperNet(nn.Module):
         self,
         spec: TargetSpec,
         z_dim: int,
+        *,
         chunk_size: int,
         chunk_dim: int = 8,
-        hidden: Sequence[int] = (64,),
         layout: Layout = "global",
+        hidden: Sequence[int] = (64,),
         init: InitName = "hyperfan_in",
         gain: float = 2**0.5,
         z_sample: torch.Tensor | None = None,
     ):
-        super().__init__()
-        if init not in ("hyperfan_in", "hyperfan_out", "default"):
-            raise ValueError(f"init: expected 'hyperfan_in', 'hyperfan_out' or 'default', got {init!r}")
-        self.n_chunks = num_chunks(spec, chunk_size, layout)  # validates spec, chunk_size, layout
-        self.spec, self.layout, self.chunk_size = spec, layout, chunk_size
-        self.z_dim = require_positive_int("z_dim", z_dim)
+        super().__init__(spec, z_dim, init, gain)
+        self.n_chunks = num_chunks(spec, chunk_size, layout)  # validates chunk_size and layout
+        self.layout, self.chunk_size = layout, chunk_size
         self.chunk_dim = require_positive_int("chunk_dim", chunk_dim)
-        widths = [self.z_dim + self.chunk_dim, *(require_positive_int("hidden", h) for h in hidden), chunk_size]
-        layers: list[nn.Module] = []
-        for w_in, w_out in zip(widths[:-1], widths[1:]):
-            layers += [nn.Linear(w_in, w_out), nn.ReLU()]
-        self.generator = nn.Sequential(*layers[:-1])
+        self.generator = mlp((self.z_dim + self.chunk_dim, *widths_of("hidden", hidden), chunk_size))
         self.chunk_embeddings = nn.Parameter(torch.randn(self.n_chunks, self.chunk_dim))
         # position[i]: where the target's i-th number (spec order) sits in the flattened [K·S] chunks.
         positions, start = [], 0
@@ -125,7 +118,7 @@ class ChunkedHyperNet(nn.Module):
         self.register_buffer("scale", torch.zeros(self.n_chunks, chunk_size))
         self.scale.view(-1)[self.position] = 1.0
         if init != "default":
-            chunked_hyperfan_init_(self, mode="in" if init == "hyperfan_in" else "out", gain=gain, z_sample=z_sample)
+            chunked_hyperfan_init_(self, mode=self.mode, gain=self.gain, z_sample=z_sample)
 
     def chunk_map(self) -> dict[str, torch.Tensor]:
         """Which chunk made each number: ``{name: LongTensor[*shape]}`` (for drawing chunk boundaries)."""
@@ -134,7 +127,7 @@ class ChunkedHyperNet(nn.Module):
 
     def chunk(self, z: torch.Tensor, k: int) -> torch.Tensor:
         """One generator call: ``z: [B, d_z] → chunk_k: [B, S]`` (``g([z, c_k]) ⊙ s_k``, padding included)."""
-        check_embedding(z, self.z_dim)
+        check_embedding(z, self.z_dim, self.chunk_embeddings)
         if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < self.n_chunks:
             raise ValueError(f"k: expected a chunk index in [0, {self.n_chunks}), got {k!r}")
         c = self.chunk_embeddings[k].expand(*z.shape[:-1], self.chunk_dim)
@@ -142,7 +135,7 @@ class ChunkedHyperNet(nn.Module):
 
     def chunks(self, z: torch.Tensor) -> torch.Tensor:
         """Every chunk at once: ``z: [B, d_z] → [B, K, S]`` (``[d_z] → [K, S]``), padding included."""
-        check_embedding(z, self.z_dim)
+        check_embedding(z, self.z_dim, self.chunk_embeddings)
         first: nn.Linear = self.generator[0]
         # first([z, c_k]) = W_z z + W_c c_k + b: compute the two halves apart and broadcast, so the
         # [B, K, d_z + d_c] concatenation is never built.
@@ -152,7 +145,7 @@ class ChunkedHyperNet(nn.Module):
         out = self.generator[1:](per_task + per_chunk)
         return out * self.scale
 
-    def forward(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
+    def generate(self, z: torch.Tensor) -> Params:
         chunks = self.chunks(z)
         flat = chunks.flatten(-2)[..., self.position]  # concatenate, drop the padding
         return self.spec.split(flat)
@@ -206,11 +199,7 @@ def chunked_hyperfan_init_(
     if mode not in ("in", "out"):
         raise ValueError(f"mode: expected 'in' or 'out', got {mode!r}")
     gen = torch.Generator().manual_seed(0)
-    if z_sample is None:
-        z_sample = torch.randn(4096, hnet.z_dim, generator=gen)
-    require_float("z_sample", z_sample)
-    if z_sample.dim() != 2 or z_sample.shape[1] != hnet.z_dim:
-        raise ValueError(f"z_sample: expected shape [n, {hnet.z_dim}], got {list(z_sample.shape)}")
+    z_sample = default_z_sample(hnet.z_dim, gen) if z_sample is None else check_z_sample(z_sample, hnet.z_dim)
     linears = [m for m in hnet.generator if isinstance(m, nn.Linear)]
     for layer in linears[:-1]:
         nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")

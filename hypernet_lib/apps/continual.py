@@ -25,8 +25,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
-from ._checks import require_dims, require_float, require_positive_int, require_tensor
-from .target import functional_forward
+from .._checks import require_dims, require_float, require_positive_int, require_tensor
+from ..target import functional_forward
 
 # --- data --------------------------------------------------------------------------------
 
@@ -41,7 +41,7 @@ class TaskData(NamedTuple):
     classes: tuple[int, ...]
 
 
-def split_tasks(
+def split_by_classes(
     x: torch.Tensor,
     y: torch.Tensor,
     groups: Sequence[Sequence[int]],
@@ -227,7 +227,7 @@ class HyperNetLearner(nn.Module):
         hnet: any hypernetwork for ``describe(target)``: ``z: [B, d_z] → {name: [B, *shape]}``.
         n_tasks: how many task embeddings to hold.
         beta: strength of the output regularizer (the paper's ``β_output``).
-        steps, lr: Adam steps and learning rate per task (full-batch: the tasks are small).
+        n_steps, lr: Adam steps and learning rate per task (full-batch: the tasks are small).
 
     While learning task ``t`` only ``φ`` and ``e_t`` are trained; earlier embeddings stay as they were.
     """
@@ -238,7 +238,7 @@ class HyperNetLearner(nn.Module):
         hnet: nn.Module,
         n_tasks: int,
         beta: float = 0.05,
-        steps: int = 300,
+        n_steps: int = 300,
         lr: float = 1e-3,
         generator: torch.Generator | None = None,
     ):
@@ -252,7 +252,7 @@ class HyperNetLearner(nn.Module):
             raise ValueError(f"beta: expected a non-negative number, got {beta}")
         self.target, self.hnet = target, hnet
         self.n_tasks = require_positive_int("n_tasks", n_tasks)
-        self.steps, self.lr, self.beta = require_positive_int("steps", steps), lr, beta
+        self.n_steps, self.lr, self.beta = require_positive_int("n_steps", n_steps), lr, beta
         # Small random embeddings: distinct per task from the start (the paper draws them from N(0, 1)).
         self.embeddings = nn.ParameterList(
             nn.Parameter(torch.randn(z_dim, generator=generator).to(next(hnet.parameters()))) for _ in range(n_tasks)
@@ -278,7 +278,7 @@ class HyperNetLearner(nn.Module):
         targets = snapshot(self.hnet, previous) if t > 0 else {}
         opt = torch.optim.Adam([*self.hnet.parameters(), self.embeddings[t]], lr=self.lr)
         losses = []
-        for _ in range(self.steps):
+        for _ in range(self.n_steps):
             loss = F.cross_entropy(self.logits(t, x), y)
             if t > 0 and self.beta > 0:
                 loss = loss + self.beta * output_regularizer(self.hnet, previous, targets)
@@ -304,7 +304,7 @@ class SequentialLearner(nn.Module):
         n_tasks: int,
         n_classes: int,
         ewc_strength: float = 0.0,
-        steps: int = 300,
+        n_steps: int = 300,
         lr: float = 1e-3,
     ):
         super().__init__()
@@ -317,7 +317,7 @@ class SequentialLearner(nn.Module):
             require_positive_int("n_tasks", n_tasks),
             require_positive_int("n_classes", n_classes),
         )
-        self.ewc_strength, self.steps, self.lr = ewc_strength, require_positive_int("steps", steps), lr
+        self.ewc_strength, self.n_steps, self.lr = ewc_strength, require_positive_int("n_steps", n_steps), lr
         self.anchors: list[tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]] = []
 
     def _head(self, t: int) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -336,7 +336,7 @@ class SequentialLearner(nn.Module):
         _check_task_batch(t, self.n_tasks, x, y)
         opt = torch.optim.Adam(self.model.parameters(), lr=self.lr)
         losses = []
-        for _ in range(self.steps):
+        for _ in range(self.n_steps):
             loss = F.cross_entropy(self.logits(t, x), y)
             if self.ewc_strength > 0 and self.anchors:
                 loss = loss + 0.5 * self.ewc_strength * ewc_penalty(self.model, self.anchors)

@@ -30,10 +30,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
-from ._checks import require_float, require_tensor
-from .target import TargetSpec, _spec_of, describe
+from .._checks import require_float, require_tensor
+from ..target import Params, TargetSpec, _spec_of, describe
 
-Params = dict[str, torch.Tensor]
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -43,12 +42,12 @@ def inner_loop(
     x_support: torch.Tensor,
     y_support: torch.Tensor,
     lr: float,
-    steps: int,
+    n_steps: int,
     loss_fn: LossFn = F.mse_loss,
     first_order: bool = False,
     trajectory: bool = False,
 ) -> Params | list[Params]:
-    """Adapt ``module``'s parameters to each task of a batch with ``steps`` gradient steps.
+    """Adapt ``module``'s parameters to each task of a batch with ``n_steps`` gradient steps.
 
     Args:
         module: the target network; only its structure is used, its parameters are replaced.
@@ -59,7 +58,7 @@ def inner_loop(
         y_support: ``[B, K, ...]`` their targets (float for regression, int64 class ids for
             ``F.cross_entropy``).
         lr: inner learning rate α (>= 0).
-        steps: number of inner steps S (>= 0).
+        n_steps: number of inner steps S (>= 0).
         loss_fn: ``loss_fn(prediction, target) -> scalar`` for one task.
         first_order: treat inner gradients as constants (first-order MAML): the result still
             depends on ``params`` (through ``θ − α Σ g``), but not through ``g``.
@@ -80,7 +79,7 @@ def inner_loop(
             f"params: per-task starting points have batch size {init_batch[0]} but the support set has {n_tasks} tasks"
         )
     lr = _check_lr(lr)
-    steps = _check_steps(steps)
+    n_steps = _check_steps(n_steps)
     if not callable(loss_fn):
         raise TypeError(f"loss_fn: expected a callable loss_fn(prediction, target), got {type(loss_fn).__name__}")
 
@@ -91,7 +90,7 @@ def inner_loop(
 
     def one_task(p: Params, x: torch.Tensor, y: torch.Tensor) -> list[Params]:
         iterates = [p]
-        for _ in range(steps):
+        for _ in range(n_steps):
             g = support_grad(p, x, y)
             if first_order:
                 # The step still moves θ, but dθ'/dθ becomes the identity: no Hessian term.
@@ -111,10 +110,10 @@ def finetune(
     x: torch.Tensor,
     y: torch.Tensor,
     lr: float,
-    steps: int,
+    n_steps: int,
     loss_fn: LossFn = F.mse_loss,
 ) -> Params:
-    """Test-time adaptation of *one* task with a plain autograd loop: ``steps`` SGD steps from ``params``.
+    """Test-time adaptation of *one* task with a plain autograd loop: ``n_steps`` SGD steps from ``params``.
 
     The same iterates as :func:`inner_loop` for a single task (``x: [K, ...]``, ``y: [K, ...]``,
     ``params: {name: [*shape]}``), but nothing is recorded for a meta-gradient and there is no
@@ -130,10 +129,10 @@ def finetune(
     if x.dim() < 1 or y.dim() < 1 or x.shape[0] != y.shape[0]:
         raise ValueError(f"x, y: expected [K, ...] with the same K, got {list(x.shape)} and {list(y.shape)}")
     lr = _check_lr(lr)
-    steps = _check_steps(steps)
+    n_steps = _check_steps(n_steps)
     names = list(params)
     current = [params[n].detach() for n in names]
-    for _ in range(steps):
+    for _ in range(n_steps):
         leaves = [t.requires_grad_() for t in current]
         with torch.enable_grad():
             loss = loss_fn(functional_call(module, dict(zip(names, leaves)), (x,), strict=False), y)
@@ -150,7 +149,7 @@ def maml_loss(
     x_query: torch.Tensor,
     y_query: torch.Tensor,
     lr: float,
-    steps: int,
+    n_steps: int,
     loss_fn: LossFn = F.mse_loss,
     first_order: bool = False,
 ) -> torch.Tensor:
@@ -161,7 +160,7 @@ def maml_loss(
     when ``first_order=True``).
     """
     _check_query(x_support, x_query, y_query)
-    adapted = inner_loop(module, params, x_support, y_support, lr, steps, loss_fn, first_order)
+    adapted = inner_loop(module, params, x_support, y_support, lr, n_steps, loss_fn, first_order)
     return query_losses(module, adapted, x_query, y_query, loss_fn).mean()
 
 
@@ -227,18 +226,18 @@ class MAML(nn.Module):
         self,
         x_support: torch.Tensor,
         y_support: torch.Tensor,
-        steps: int | None = None,
+        n_steps: int | None = None,
         init: Mapping[str, torch.Tensor] | None = None,
         trajectory: bool = False,
     ) -> Params | list[Params]:
-        """Adapted parameters ``{name: [B, *shape]}`` after ``steps`` (default: ``inner_steps``) steps.
+        """Adapted parameters ``{name: [B, *shape]}`` after ``n_steps`` (default: ``inner_steps``) steps.
 
         ``init`` replaces θ as the starting point (shared ``[*shape]`` or per task ``[B, *shape]``).
         """
         start = self.init_params() if init is None else init
-        steps = self.inner_steps if steps is None else steps
+        n_steps = self.inner_steps if n_steps is None else n_steps
         return inner_loop(
-            self.target, start, x_support, y_support, self.inner_lr, steps, self.loss_fn, self.first_order, trajectory
+            self.target, start, x_support, y_support, self.inner_lr, n_steps, self.loss_fn, self.first_order, trajectory
         )
 
     def meta_loss(
@@ -299,7 +298,7 @@ def _check_lr(lr: float) -> float:
     return float(lr)
 
 
-def _check_steps(steps: int) -> int:
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps: expected a non-negative integer number of inner steps, got {steps!r}")
-    return steps
+def _check_steps(n_steps: int) -> int:
+    if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 0:
+        raise ValueError(f"n_steps: expected a non-negative integer number of inner steps, got {n_steps!r}")
+    return n_steps
