@@ -13,7 +13,7 @@ STAMP  := $(VENV)/.installed
 NBSUITE := $(BIN)/python tools/determinism.py
 LINTED := hypernet_lib course tests benchmarks tools notebooks
 
-.PHONY: lab test unit notebooks lint bench budget setup browser nav binder-check determinism
+.PHONY: lab test unit notebooks lint bench budget execute setup browser nav binder-check determinism
 
 setup: $(STAMP)
 
@@ -61,3 +61,8 @@ bench: $(STAMP)
 
 budget: $(STAMP)
 	$(BIN)/python tools/budget.py
+
+# Execute notebooks for commit, one at a time on an idle machine: `make execute NB=notebooks/05_low_rank.ipynb`
+# (default: every lecture). Saved outputs carry one summary line per training, no progress bars.
+execute: $(STAMP)
+	$(BIN)/python tools/budget.py --write --check $(NB)

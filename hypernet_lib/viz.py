@@ -616,6 +616,68 @@ class SliderPanel:
         """Every slider back to its start value (one redraw)."""
         self.set(**self.initial)
 
+    def still(
+        self,
+        settings: Sequence[Mapping[str, float]],
+        ncols: int | None = None,
+        alt: str | None = None,
+        width_px: int = 900,
+    ) -> Any:
+        """A PNG of the panel at several slider settings, as small multiples: what GitHub and the website show.
+
+        ``settings`` is a list of ``{slider: value}`` (sliders not named keep their current value). Each
+        setting is drawn with the panel's own figure and labelled with its readout; the sliders are put
+        back afterwards. Works with any matplotlib backend (the figure is rendered off-screen).
+        Returns an ``IPython.display.Image``: ``display(panel.still([...]))`` puts a PNG in the notebook.
+        """
+        import io
+
+        import matplotlib.image as mpimg
+        from IPython.display import Image
+
+        if isinstance(settings, Mapping) or not isinstance(settings, Sequence) or not settings:
+            raise ValueError(f"settings: expected a non-empty list of {{slider: value}} dicts, got {settings!r}")
+        if not all(isinstance(s, Mapping) for s in settings):
+            raise TypeError("settings: expected every entry to be a dict {slider: value}")
+        if ncols is None:
+            ncols = 1 if self.fig.get_figwidth() > 1.6 * self.fig.get_figheight() * 1.5 else 2
+        if isinstance(ncols, bool) or not isinstance(ncols, int) or ncols < 1:
+            raise ValueError(f"ncols: expected a positive integer, got {ncols!r}")
+        before = self.values
+        frames, labels = [], []
+        dpi = width_px / ncols / self.fig.get_figwidth()
+        try:
+            for setting in settings:
+                self.set(**{**before, **setting})
+                buf = io.BytesIO()
+                self.fig.savefig(buf, format="png", dpi=dpi)
+                buf.seek(0)
+                frames.append(mpimg.imread(buf, format="png"))
+                labels.append(self._format(self.values))
+        finally:
+            self.set(**before)
+        nrows = math.ceil(len(frames) / ncols)
+        h_px, w_px = frames[0].shape[:2]
+        label_px = 22
+        sheet = Figure(figsize=(ncols * w_px / 100, nrows * (h_px + label_px) / 100), dpi=100)
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+        FigureCanvasAgg(sheet)
+        cell_h = 1 / nrows
+        for i, (frame, label) in enumerate(zip(frames, labels)):
+            r, c = divmod(i, ncols)
+            bottom = 1 - (r + 1) * cell_h
+            ax = sheet.add_axes((c / ncols, bottom, 1 / ncols, cell_h * h_px / (h_px + label_px)))
+            ax.imshow(frame, interpolation="nearest")
+            ax.set_axis_off()
+            sheet.text(
+                c / ncols + 0.005, bottom + cell_h - 0.004, label, va="top", ha="left", fontsize=10, family="monospace"
+            )
+        out = io.BytesIO()
+        sheet.savefig(out, format="png", dpi=100)
+        text = alt or "Slider panel at " + "; ".join(labels)
+        return Image(out.getvalue(), format="png", alt=text, metadata={"alt": text})
+
     def close(self) -> None:
         """Close the widgets and the figure (frees the canvas; use when a panel is thrown away)."""
         for w in [*self.sliders.values(), self.reset_button, self.readout, self.widget]:
