@@ -81,6 +81,7 @@ __all__ = ["SliderPanel", "WeightPanel", "embedding_sliders", "new_figure", "wei
 _TITLE_IN = 0.42
 _GAP_IN = 0.12
 _MIN_SLOT_IN = 0.55
+_MIN_STRIP_IN = 0.22  # a bias ([n] → one column) or a one-row matrix is drawn at least this thick
 _CBAR_IN = 0.12
 _CBAR_PAD_IN = 0.12
 _CBAR_LABELS_IN = 0.55
@@ -226,9 +227,12 @@ class WeightPanel:
             It stays fixed on ``update`` (so you see values grow), unless ``update(..., rescale=True)``.
         cmap: a diverging matplotlib colormap name.
         title: optional line above the panel.
+        per_tensor: one symmetric scale per tensor (``[-m_k, m_k]`` with ``m_k`` its largest ``|value|``
+            now, shown in its title) instead of one for all: for tensors whose scales differ ~10x (a
+            first layer with fan-in 1 next to one with fan-in 40), which one shared scale leaves pale.
 
-    Attributes: ``fig``, ``axes`` and ``images`` (dicts by name), ``norm`` (shared by all images),
-    ``colorbar``.
+    Attributes: ``fig``, ``axes`` and ``images`` (dicts by name), ``norm`` (shared by all images; with
+    ``per_tensor`` the unit scale of the colourbar), ``norms`` (by name), ``colorbar``.
     """
 
     def __init__(
@@ -240,8 +244,13 @@ class WeightPanel:
         cmap: str = "RdBu_r",
         title: str | None = None,
         figsize: tuple[float, float] = (9.0, 2.6),
+        per_tensor: bool = False,
     ):
         images = _images(params)
+        if not isinstance(per_tensor, bool):
+            raise TypeError(f"per_tensor: expected True or False, got {per_tensor!r}")
+        if per_tensor and vmax is not None:
+            raise ValueError("vmax: a per-tensor panel scales each tensor itself; pass vmax=None with per_tensor=True")
         if fig is None:
             import matplotlib.pyplot as plt
 
@@ -256,23 +265,31 @@ class WeightPanel:
             raise ValueError(f"vmax: expected a positive finite number or None, got {vmax!r}")
         self.fig = fig
         self.shapes = {k: tuple(np.shape(_to_numpy(k, v))) for k, v in params.items()}
-        limit = float(vmax) if vmax is not None else _abs_max(images)
+        self.per_tensor = per_tensor
+        limit = 1.0 if per_tensor else (float(vmax) if vmax is not None else _abs_max(images))
         self.norm = Normalize(-limit, limit)
+        self.norms = {
+            k: Normalize(-(m := _abs_max({k: im})), m) if per_tensor else self.norm for k, im in images.items()
+        }
         cm = matplotlib.colormaps[cmap].with_extremes(bad="white")
         self.axes: dict[str, Axes] = {}
         self.images: dict[str, AxesImage] = {}
         rects, cbar_rect = self._layout(images, spec, title is not None)
         for name, im in images.items():
             ax = fig.add_axes(rects[name])
-            self.images[name] = ax.imshow(im, cmap=cm, norm=self.norm, aspect="auto", interpolation="nearest")
+            self.images[name] = ax.imshow(im, cmap=cm, norm=self.norms[name], aspect="auto", interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
-            ax.set_title(f"{name}\n{list(self.shapes[name])}", fontsize=8, pad=3)
+            scale = f" ±{self.norms[name].vmax:.2g}" if per_tensor else ""
+            ax.set_title(f"{name}\n{list(self.shapes[name])}{scale}", fontsize=8, pad=3)
             self.axes[name] = ax
         cax = fig.add_axes(cbar_rect)
-        self.colorbar = fig.colorbar(self.images[next(iter(images))], cax=cax)
+        mappable = (
+            matplotlib.cm.ScalarMappable(norm=self.norm, cmap=cm) if per_tensor else self.images[next(iter(images))]
+        )
+        self.colorbar = fig.colorbar(mappable, cax=cax)
         self.colorbar.ax.tick_params(labelsize=8)
-        self.colorbar.set_label("value", fontsize=8)
+        self.colorbar.set_label("value ÷ tensor's scale" if per_tensor else "value", fontsize=8)
         if title is not None:
             x0, _, x1, y1 = self._area
             fig.text((x0 + x1) / 2, y1, title, ha="center", va="top", fontsize=10)
@@ -322,7 +339,8 @@ class WeightPanel:
         rects = {}
         for name, r, c in zip(images, rows, cols):
             slot = max(c * cell, min_slot)
-            w, h = c * cell, r * cell
+            # a vector or a single row would be a hairline at the scale of a large matrix
+            w, h = max(c * cell, min(_MIN_STRIP_IN, slot)), max(r * cell, min(_MIN_STRIP_IN, max(rows) * cell))
             left = x_in + (slot - w) / 2
             rects[name] = [left / fw, (top_in - h) / fh, w / fw, h / fh]
             x_in += slot + _GAP_IN
@@ -351,7 +369,11 @@ class WeightPanel:
             images[name] = weight_image(name, value)
         for name, im in images.items():
             self.images[name].set_data(im)
-        if rescale:
+        if rescale and self.per_tensor:
+            for name, im in images.items():
+                v = _abs_max({name: im})
+                self.norms[name].vmin, self.norms[name].vmax = -v, v
+        elif rescale:
             v = _abs_max(images)
             self.norm.vmin, self.norm.vmax = -v, v
         if draw:
@@ -411,7 +433,7 @@ class SliderPanel:
             they and the heatmaps are redrawn over a cached background (fast). Return ``None`` when
             it changed more (axis limits, titles): the whole figure is redrawn (slower, always right).
         readout: ``readout(values) -> str`` for the text under the sliders (default ``a = 1.00, b = 0.50``).
-        figsize, vmax, cmap: the figure size in inches; passed on to :class:`WeightPanel`.
+        figsize, vmax, cmap, per_tensor: the figure size in inches; passed on to :class:`WeightPanel`.
         behaviour_width: the fraction of the figure's width for the behaviour axes.
         canvas: see :func:`new_figure`.
         blit: ``False`` redraws the whole figure on every change (``draw_idle``), never blitting.
@@ -434,6 +456,7 @@ class SliderPanel:
         cmap: str = "RdBu_r",
         canvas: Literal["auto", "ipympl", "agg"] = "auto",
         blit: bool = True,
+        per_tensor: bool = False,
     ):
         import ipywidgets as widgets
 
@@ -479,7 +502,7 @@ class SliderPanel:
                     f"got {type(self._behaviour_update).__name__}"
                 )
             spec = gs[1]
-        self.weights = WeightPanel(self.params, fig=self.fig, spec=spec, vmax=vmax, cmap=cmap)
+        self.weights = WeightPanel(self.params, fig=self.fig, spec=spec, vmax=vmax, cmap=cmap, per_tensor=per_tensor)
 
         self.sliders: dict[str, Any] = {}
         for name, (lo, hi, value, step) in self._ranges.items():
