@@ -123,6 +123,7 @@ def test_bad_names_are_refused():
 def test_every_shipped_checkpoint_matches_the_manifest_and_names_its_recipe():
     directory = ROOT / "checkpoints"
     manifest = read_manifest(directory)
+
     def lecture_of(name: str) -> str:
         return re.search(r"\d\d", name).group(0)
 
