@@ -119,6 +119,8 @@ class TargetSpec:
 
 
 def _fans(shape: tuple[int, ...]) -> tuple[int, int]:
+    if len(shape) == 0:  # a scalar (a temperature, a gate): one number, nothing to fan
+        return 1, 1
     if len(shape) == 1:  # a bias or a norm scale: one number per output unit
         return shape[0], shape[0]
     receptive = math.prod(shape[2:])
@@ -130,7 +132,8 @@ def describe(module: nn.Module, include: Iterable[str] | None = None) -> TargetS
 
     Parameters left out stay ordinary, shared parameters of ``module``: ``functional_forward``
     uses the module's own tensors for them (this is how a hypernetwork generates only one
-    layer of a CNN, or only an adapter).
+    layer of a CNN, or only an adapter). Scalars (0-d parameters) and vectors are described
+    like biases (generated directly, starting at zero under hyperfan init).
     """
     if not isinstance(module, nn.Module):
         raise TypeError(f"module: expected a torch.nn.Module, got {type(module).__name__}")
@@ -138,14 +141,28 @@ def describe(module: nn.Module, include: Iterable[str] | None = None) -> TargetS
     if include is None:
         chosen = list(named)
     else:
+        if isinstance(include, str):
+            raise TypeError(
+                f"include: expected a list of parameter names, got the string {include!r}; write [{include!r}]"
+            )
         chosen = list(include)
         unknown = [n for n in chosen if n not in named]
         if unknown:
             raise ValueError(f"include: {unknown} are not parameters of the module; it has {list(named)}")
+        repeated = sorted({n for n in chosen if chosen.count(n) > 1})
+        if repeated:
+            raise ValueError(f"include: {repeated} listed more than once; each parameter is generated once")
+    if not chosen:
+        raise ValueError("module: has no parameters to generate (include= chose none, or the module has none)")
     infos = []
     for name in chosen:
         shape = tuple(named[name].shape)
-        is_bias = len(shape) == 1
+        if named[name].numel() == 0:
+            raise ValueError(
+                f"module: parameter {name!r} has shape {list(shape)}, no numbers to generate; "
+                f"leave it out with include=[...] or give the layer a non-zero size"
+            )
+        is_bias = len(shape) <= 1
         if is_bias:
             # A bias's fan-in is its layer's: look up the sibling weight.
             sibling = name.rsplit(".", 1)[0] + ".weight" if "." in name else "weight"
@@ -170,6 +187,18 @@ def functional_forward(module: nn.Module, params: Mapping[str, torch.Tensor], x:
     spec = _spec_of(module, params)
     batch_shape = spec.check(params)
     require_float("x", x)
+    devices = {t.device for t in params.values()}
+    if len(devices) > 1 or x.device not in devices:
+        where = ", ".join(sorted({f"{n} on {t.device}" for n, t in params.items()})[:3])
+        raise ValueError(
+            f"x: on {x.device}, the parameters {where}: put them on one device (x.to(device), "
+            f"{{k: v.to(device) for k, v in params.items()}})"
+        )
+    own = next((p for n, p in module.named_parameters() if n not in params), None)
+    if own is not None and own.device != x.device:
+        raise ValueError(
+            f"module: its own (not generated) parameters are on {own.device}, x on {x.device}; call module.to({str(x.device)!r})"
+        )
     if not batch_shape:
         return functional_call(module, dict(params), (x,), strict=False)
     (n_tasks,) = batch_shape

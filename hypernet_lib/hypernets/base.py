@@ -14,6 +14,7 @@ initialization on a sample of embeddings like the ones it will see (``z_sample``
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -120,6 +121,25 @@ def check_z_sample(z_sample: Any, z_dim: int) -> torch.Tensor:
             f"z_sample: expected at least one finite embedding, got {list(z_sample.shape)} with NaN/inf/none"
         )
     return z_sample
+
+
+MAX_BYTES_ENV = "HYPERNET_MAX_BYTES"
+DEFAULT_MAX_BYTES = 1 << 30  # 1 GiB of parameters: Binder gives a whole session 2 GB
+
+
+def check_size(owner: str, n_numbers: int, driver: str, hint: str = "") -> None:
+    """Refuse to allocate ``n_numbers`` float32 parameters above ``$HYPERNET_MAX_BYTES`` (default 1 GiB).
+
+    A size that needs several GB would otherwise really be attempted, and on a small machine the kernel
+    dies with no message. ``driver`` names what makes it large, ``hint`` what to do instead.
+    """
+    limit = int(os.environ.get(MAX_BYTES_ENV, DEFAULT_MAX_BYTES))
+    needed = 4 * n_numbers
+    if needed > limit:
+        raise MemoryError(
+            f"{owner}: would allocate {n_numbers:,} parameters ({needed / 2**30:.2f} GiB of float32), above the "
+            f"{limit / 2**30:.2f} GiB limit (${MAX_BYTES_ENV}); {driver}{'; ' + hint if hint else ''}"
+        )
 
 
 def count_parameters(module: nn.Module) -> int:

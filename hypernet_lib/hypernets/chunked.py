@@ -33,7 +33,17 @@ from torch import nn
 
 from .._checks import require_positive_int
 from ..target import Params, TargetSpec
-from .base import HyperNetBase, InitName, check_embedding, check_spec, check_z_sample, default_z_sample, mlp, widths_of
+from .base import (
+    HyperNetBase,
+    InitName,
+    check_embedding,
+    check_size,
+    check_spec,
+    check_z_sample,
+    default_z_sample,
+    mlp,
+    widths_of,
+)
 
 Layout = Literal["global", "layer"]
 
@@ -105,6 +115,13 @@ class ChunkedHyperNet(HyperNetBase):
         self.n_chunks = num_chunks(spec, chunk_size, layout)  # validates chunk_size and layout
         self.layout, self.chunk_size = layout, chunk_size
         self.chunk_dim = require_positive_int("chunk_dim", chunk_dim)
+        check_size(
+            "ChunkedHyperNet",
+            chunked_parameter_count(spec, z_dim, chunk_size, chunk_dim, widths_of("hidden", hidden), layout)
+            + 2 * self.n_chunks * chunk_size,
+            f"{self.n_chunks:,} chunks of S = {chunk_size:,} numbers (embeddings K × d_c, scale buffer K × S)",
+            "a larger chunk_size (fewer chunks) or a smaller chunk_dim",
+        )
         self.generator = mlp((self.z_dim + self.chunk_dim, *widths_of("hidden", hidden), chunk_size))
         self.chunk_embeddings = nn.Parameter(torch.randn(self.n_chunks, self.chunk_dim))
         # position[i]: where the target's i-th number (spec order) sits in the flattened [K·S] chunks.

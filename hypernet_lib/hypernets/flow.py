@@ -30,7 +30,7 @@ from torch import nn
 
 from .._checks import require_dims, require_float, require_positive_int, require_tensor
 from ..target import Params, TargetSpec
-from .base import HyperNetBase, check_spec, mlp, widths_of
+from .base import HyperNetBase, check_size, check_spec, mlp, widths_of
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -136,6 +136,20 @@ class FlowHyperNetwork(HyperNetBase):
         if isinstance(init_std, bool) or not isinstance(init_std, (int, float)) or not 0 < init_std < math.inf:
             raise ValueError(f"init_std: expected a positive finite number, got {init_std!r}")
         hidden = widths_of("hidden", hidden)
+        half = dim // 2 + 1
+        per_coupling = (
+            (half + 1) * hidden[0]
+            + sum((a + 1) * b for a, b in zip(hidden[:-1], hidden[1:]))
+            + (hidden[-1] + 1) * 2 * half
+            if hidden
+            else 0
+        )
+        check_size(
+            "FlowHyperNetwork",
+            2 * dim + n_couplings * per_coupling,
+            f"μ and σ have P = {dim:,} numbers each and every coupling's MLP reads and writes half of them",
+            "fewer couplings, or a flow over a smaller set of numbers (Krueger et al. use the weight-norm scales)",
+        )
         if n_couplings and dim < 2:
             raise ValueError(f"n_couplings: a coupling needs at least 2 numbers to split, the target has {dim}")
         mu = torch.zeros(dim)

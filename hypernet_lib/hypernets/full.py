@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ..target import Params, TargetSpec
-from .base import InitName, TrunkHyperNet
+from .base import InitName, TrunkHyperNet, check_size, widths_of
 from .init import hyperfan_init_
 
 
@@ -44,7 +44,14 @@ class HyperNetwork(TrunkHyperNet):
         z_sample: torch.Tensor | None = None,
     ):
         super().__init__(spec, z_dim, init, gain)
-        d_e = self._make_trunk(hidden)
+        d_e = (self.z_dim, *widths_of("hidden", hidden))[-1]
+        check_size(
+            "HyperNetwork",
+            (d_e + 1) * spec.num_params,
+            f"the head has (d_e + 1) × P = ({d_e} + 1) × {spec.num_params:,} numbers (d_e = hidden[-1])",
+            "a smaller hidden[-1], or ChunkedHyperNet / LowRankHyperNet, whose heads do not grow with d_e × P",
+        )
+        self._make_trunk(hidden)
         self.head = nn.Linear(d_e, spec.num_params)
         if init != "default":
             hyperfan_init_(self, mode=self.mode, gain=self.gain, z_sample=z_sample)

@@ -32,7 +32,16 @@ from torch import nn
 
 from .._checks import require_float, require_positive_int
 from ..target import ParamInfo, Params, TargetSpec
-from .base import InitName, TrunkHyperNet, check_embedding, check_spec, check_z_sample, default_z_sample, widths_of
+from .base import (
+    InitName,
+    TrunkHyperNet,
+    check_embedding,
+    check_size,
+    check_spec,
+    check_z_sample,
+    default_z_sample,
+    widths_of,
+)
 
 
 def is_matrix(p: ParamInfo) -> bool:
@@ -132,7 +141,15 @@ class LowRankHyperNet(TrunkHyperNet):
             raise TypeError(f"train_base: expected a bool, got {type(train_base).__name__}")
         self.rank = require_positive_int("rank", rank)
         self.ranks: dict[str, int] = {p.name: effective_rank(p, rank) for p in spec.params if is_matrix(p)}
-        d_e = self._make_trunk(hidden)
+        n_out = head_outputs(spec, rank)
+        d_e = (self.z_dim, *widths_of("hidden", hidden))[-1]
+        check_size(
+            "LowRankHyperNet",
+            (d_e + 1) * n_out + spec.num_params,
+            f"the head has (d_e + 1) × {n_out:,} numbers (rank {rank}, d_e = hidden[-1] = {d_e})",
+            "a smaller rank or hidden[-1]",
+        )
+        self._make_trunk(hidden)
         self.head = nn.Linear(d_e, head_outputs(spec, rank))
         # Where each parameter's numbers sit in the head's output: (start, stop) of U, V or the vector.
         self._slices: dict[str, tuple[tuple[int, int], ...]] = {}
