@@ -16,7 +16,9 @@ What it writes, and nothing else:
   linked. The prose around it is the author's.
 
 Titles come from the notebooks themselves, so renaming a lecture means editing its title line and
-running this script. Nothing it writes has outputs: no re-execution is needed afterwards.
+running this script. Nothing it writes has outputs, so refreshing navigation needs no re-execution;
+only when it first inserts the setup cell into a lecture (which shifts the execution counts of the
+cells below it) re-execute that lecture once.
 
 Binder opens the newest commit (``HEAD``); Colab opens the release tag ``v<version>`` (the version in
 ``pyproject.toml``), because its setup cell must clone the very version of the library that the
