@@ -43,6 +43,31 @@ browser: $(STAMP)
 nav: $(STAMP)
 	$(BIN)/python tools/nav.py
 
+# The course website, from the committed notebooks (not re-run): build/site/_build/html/index.html.
+# MathJax comes from the npm registry into build/npm/, so the site renders equations offline.
+# `make test` builds the site first: tests/browser/test_site_in_browser.py opens every page.
+.PHONY: site site-serve citation-check
+MATHJAX_VERSION := 3.2.2
+MATHJAX_STAMP   := build/npm/.mathjax-$(MATHJAX_VERSION)
+
+test: site
+
+$(MATHJAX_STAMP):
+	mkdir -p build/npm
+	npm install --prefix build/npm --no-save --no-audit --no-fund --loglevel=error mathjax@$(MATHJAX_VERSION)
+	touch $@
+
+site: $(STAMP) $(MATHJAX_STAMP)
+	$(BIN)/python tools/build_site.py
+
+site-serve: site
+	$(BIN)/python -m http.server --bind 127.0.0.1 --directory build/site/_build/html 8000
+
+# CITATION.cff against the CFF 1.2.0 schema; cffconvert pins an old jsonschema, so it gets its own venv.
+citation-check:
+	test -x build/cff/bin/cffconvert || ($(PYTHON) -m venv build/cff && build/cff/bin/pip install --quiet cffconvert==2.0.0)
+	build/cff/bin/cffconvert --validate -i CITATION.cff
+
 binder-check: $(STAMP)
 	$(BIN)/python tools/binder_check.py
 

@@ -1,6 +1,7 @@
 """Binder check (tools/binder_check.py). The fast tests pin down how binder/requirements.txt is read and
-rewritten, and that it agrees with requirements.txt; the full check (fresh venv from binder/ alone,
-every lecture run in it, peak RSS <= 1.5 GB) takes minutes and runs only when asked:
+rewritten, that it agrees with requirements.txt and stays cacheable, and how binder/postBuild is run;
+the full check (fresh venv from binder/ alone, every lecture run in it, peak RSS <= 1.5 GB) takes
+minutes and runs only when asked:
 
     BINDER_CHECK=1 python -m pytest tests/test_binder_check.py
 """
@@ -31,20 +32,51 @@ def test_binder_pins_the_same_versions_as_requirements_txt() -> None:
     assert binder == {k: main[k] for k in binder}
 
 
-def test_binder_installs_the_course_library_and_a_cpu_only_torch() -> None:
+def test_binder_installs_a_cpu_only_torch_and_nothing_from_the_repository() -> None:
     lines = [line.strip() for line in BINDER_REQS.splitlines()]
-    assert "-e ." in lines
     assert any(re.fullmatch(r"torch==[\d.]+\+cpu", line) for line in lines)
+    # a local line makes repo2docker install the requirements after copying the repo: never cached
+    assert not [line for line in lines if bc.LOCAL_LINE.match(line)]
     assert bc.runtime_version() == "3.11"
+
+
+def test_postbuild_installs_the_course_library_without_its_dependencies() -> None:
+    script = ROOT / "binder" / "postBuild"
+    assert os.access(script, os.X_OK), "repo2docker runs binder/postBuild as a program: it must be executable"
+    commands = [line.strip() for line in script.read_text().splitlines() if line.strip() and line[0] != "#"]
+    assert commands == ["set -euo pipefail", "pip install --no-deps -e ."]
+
+
+def test_postbuild_runs_from_the_repository_root_with_the_new_environments_pip(tmp_path: Path) -> None:
+    fake_bin = tmp_path / "venv" / "bin"
+    fake_bin.mkdir(parents=True)
+    record = tmp_path / "pip-called"
+    (fake_bin / "pip").write_text(f'#!/bin/sh\necho "$PWD $*" > {record}\n')
+    (fake_bin / "pip").chmod(0o755)
+    bc.run_postbuild({"PATH": f"{fake_bin}{os.pathsep}{os.environ['PATH']}"})
+    assert record.read_text().strip() == f"{ROOT} install --no-deps -e ."
+
+
+def test_postbuild_that_cannot_run_is_named(tmp_path: Path) -> None:
+    (tmp_path / "postBuild").write_text("pip install --no-deps -e .\n")  # not executable
+    with pytest.raises(FileNotFoundError, match="postBuild is missing or not executable"):
+        bc.run_postbuild(dict(os.environ), binder=tmp_path)
 
 
 def test_local_requirements_swaps_only_the_torch_index_and_pin(tmp_path: Path) -> None:
     wheel = tmp_path / "torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl"
-    text = "# comment\n--extra-index-url https://download.pytorch.org/whl/cpu\ntorch==2.13.0+cpu\nnumpy==2.4.6\n-e .\n"
-    out = bc.local_requirements(text, wheel, repo=tmp_path)
+    text = "# comment\n--extra-index-url https://download.pytorch.org/whl/cpu\ntorch==2.13.0+cpu\nnumpy==2.4.6\n"
+    out = bc.local_requirements(text, wheel)
     active = [line for line in out.splitlines() if line and not line.startswith("#")]
-    assert active == [str(wheel), "numpy==2.4.6", f"-e {tmp_path}"]
+    assert active == [str(wheel), "numpy==2.4.6"]
     assert "dropped, unreachable here: --extra-index-url https://download.pytorch.org/whl/cpu" in out
+
+
+@pytest.mark.parametrize("line", ["-e .", ".", "-e ./", "--editable=.", "./sub", "file:../x"])
+def test_local_requirements_refuses_a_line_that_installs_from_the_repository(tmp_path: Path, line: str) -> None:
+    wheel = tmp_path / "torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl"
+    with pytest.raises(ValueError, match=rf"local line {re.escape(repr(line))}.*binder/postBuild"):
+        bc.local_requirements(f"torch==2.13.0+cpu\n{line}\n", wheel)
 
 
 def test_local_requirements_refuses_a_wheel_of_another_version(tmp_path: Path) -> None:

@@ -4,10 +4,11 @@
     python tools/binder_check.py --venv /tmp/bv    # build (or reuse) the venv there and keep it
     BINDER_CHECK=1 python -m pytest tests/test_binder_check.py   # the same, as a test
 
-mybinder.org installs only what ``binder/requirements.txt`` says (with the Python of ``binder/runtime.txt``),
-so this check uses nothing else: not the repo's ``requirements.txt``, not the developer's venv. It
-fails (exit 1) if the install fails, if a lecture raises, or if a lecture's kernel peaks above 1.5 GB
-(Binder gives a session at most 2 GB, shared with the Jupyter server).
+mybinder.org installs only what ``binder/`` says: ``requirements.txt`` (with the Python of ``runtime.txt``)
+as a cached layer, then it runs ``postBuild`` from the repository root, which installs ``hypernet_lib``.
+This check does the same two steps and uses nothing else: not the repo's ``requirements.txt``, not
+the developer's venv. It fails (exit 1) if either step fails, if a lecture raises, or if a lecture's
+kernel peaks above 1.5 GB (Binder gives a session at most 2 GB, shared with the Jupyter server).
 
 Substitution, said plainly: ``binder/requirements.txt`` installs ``torch==X+cpu`` from PyTorch's CPU-only
 index (``--extra-index-url https://download.pytorch.org/whl/cpu``). That index cannot be reached from the
@@ -39,6 +40,8 @@ MAX_RSS_MB = 1536.0
 WHEEL_DIRS = [ROOT / ".whl", Path("/opt/wheels")]
 TORCH_PIN = re.compile(r"^torch==(?P<version>[0-9][^\s;+]*)(?P<local>\+\w+)?\s*$")
 INDEX_LINE = re.compile(r"^--(extra-)?index-url\s+\S*download\.pytorch\.org\S*\s*$")
+# `.`, `-e .`, `./sub`, `file:...`: anything installed from the repository's own files
+LOCAL_LINE = re.compile(r"^(-e\s+|--editable[=\s]+)?(\.{1,2}(/\S*)?|file:\S*)$")
 
 
 def torch_version(requirements: str) -> str:
@@ -67,25 +70,38 @@ def find_torch_wheel(version: str, python: str, explicit: str | None = None) -> 
     )
 
 
-def local_requirements(requirements: str, wheel: Path, repo: Path = ROOT) -> str:
+def local_requirements(requirements: str, wheel: Path) -> str:
     """``binder/requirements.txt`` rewritten for this machine: the torch index line dropped, the torch pin
-    replaced by ``wheel`` (same version), ``-e .`` made absolute (Binder runs pip from the repo root)."""
+    replaced by ``wheel`` (same version). Raises ValueError on a line that points into the repository,
+    which would stop repo2docker from caching the install (``postBuild`` installs the library instead)."""
     version = torch_version(requirements)
     if not wheel.name.startswith(f"torch-{version}"):
         raise ValueError(f"binder pins torch {version}, but the wheel is {wheel.name}")
     out = []
     for line in requirements.splitlines():
         s = line.strip()
+        if LOCAL_LINE.match(s):
+            raise ValueError(
+                f"binder/requirements.txt has the local line {s!r}: repo2docker then reinstalls every "
+                "requirement on each commit; install the repository in binder/postBuild instead"
+            )
         if INDEX_LINE.match(s):
             out.append(f"# (binder_check) dropped, unreachable here: {s}")
         elif TORCH_PIN.match(s):
             out.append(f"# (binder_check) {s} -> the same version from a local wheel")
             out.append(str(wheel))
-        elif s in {"-e .", "-e ./", "."}:
-            out.append(f"-e {repo}")
         else:
             out.append(line)
     return "\n".join(out) + "\n"
+
+
+def run_postbuild(env: dict[str, str], binder: Path = BINDER, repo: Path = ROOT) -> None:
+    """Run ``binder/postBuild`` as repo2docker does: from the repository root, with ``env`` (whose PATH
+    starts with the new environment's bin, as ``clean_env`` makes it, so its ``pip`` is the one called)."""
+    script = binder / "postBuild"
+    if not os.access(script, os.X_OK):
+        raise FileNotFoundError(f"{script} is missing or not executable (repo2docker runs it as ./binder/postBuild)")
+    run([str(script)], cwd=repo, env=env)
 
 
 def runtime_version(binder: Path = BINDER) -> str:
@@ -145,8 +161,9 @@ def check(venv: Path, notebooks: list[Path], wheel: Path) -> int:
         print(f"substituted torch from the local wheel {wheel} (PyTorch's CPU index is unreachable here)")
         start = time.perf_counter()
         py = build_venv(venv, req_file, runtime_python(runtime_version()))
-        print(f"venv ready in {time.perf_counter() - start:.0f} s: {venv}")
         env = clean_env(venv, scratch)
+        run_postbuild(env)
+        print(f"venv ready in {time.perf_counter() - start:.0f} s: {venv}")
         probe = run(
             [str(py), "-c", "import sys, torch, hypernet_lib; print(sys.version.split()[0], torch.__version__, "
              "torch.cuda.is_available(), hypernet_lib.__file__)"],

@@ -64,6 +64,33 @@ def lab_server(chromium_path: str):
 
 
 @pytest.fixture(scope="session")
+def site_server(chromium_path: str):
+    """The built course website (`make site`) on 127.0.0.1; skipped (failed under CI=true) when it is
+    missing or was built from other notebooks than the committed ones."""
+    from site_harness import SITE, SiteServer, site_problem
+
+    problem = site_problem(SITE)
+    if problem:
+        _unavailable(problem)
+    with SiteServer(SITE) as server:
+        yield server
+
+
+def _site_summary(terminalreporter) -> None:
+    """The badge images on other hosts that the site check did not load, page by page."""
+    from site_harness import SKIPPED
+
+    by_url: dict[str, list[str]] = {}
+    for page, urls in sorted(SKIPPED.items()):
+        for url in sorted(set(urls)):
+            by_url.setdefault(url, []).append(page)
+    if by_url:
+        terminalreporter.write_sep("-", "course website: images on other hosts, not loaded (they may be offline)")
+        for url, on in by_url.items():
+            terminalreporter.write_line(f"{url}: on {len(on)} pages ({', '.join(on)})")
+
+
+@pytest.fixture(scope="session")
 def browser(chromium_path: str):
     from playwright.sync_api import sync_playwright
 
@@ -127,6 +154,7 @@ def pytest_runtest_makereport(item, call):
 
 
 def pytest_terminal_summary(terminalreporter):
+    _site_summary(terminalreporter)
     if not _RESULTS:
         return
     table = latency_table(_RESULTS)
