@@ -57,7 +57,9 @@ For sliders directly on the coordinates of an embedding, :func:`embedding_slider
 from __future__ import annotations
 
 import math
+import sys
 import time
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
@@ -73,6 +75,7 @@ from matplotlib.image import AxesImage
 
 from .target import Params
 
+_LIVE_PANELS: dict[tuple[str, int], weakref.ref] = {}  # the last panel made at each code location
 Behaviour = Callable[[Axes], Callable[[Params, dict[str, float]], "Sequence[Artist] | None"]]
 
 __all__ = ["SliderPanel", "WeightPanel", "embedding_sliders", "new_figure", "weight_image"]
@@ -149,7 +152,8 @@ def _abs_max(images: Mapping[str, np.ndarray]) -> float:
 # ---------------------------------------------------------------------------------------------
 
 
-MAX_CANVAS_PX = 960  # widest ipympl canvas, in CSS pixels (see new_figure)
+MAX_CANVAS_PX = 960
+MAX_PANEL_CELLS = 2_000_000  # more heatmap cells than a screen has pixels to show them  # widest ipympl canvas, in CSS pixels (see new_figure)
 
 
 def _in_kernel() -> bool:
@@ -247,6 +251,14 @@ class WeightPanel:
         per_tensor: bool = False,
     ):
         images = _images(params)
+        cells = sum(im.size for im in images.values())
+        if cells > MAX_PANEL_CELLS:
+            big = max(images, key=lambda k: images[k].size)
+            raise ValueError(
+                f"params: {cells:,} heatmap cells to draw (largest: {big!r}, {list(images[big].shape)}), above "
+                f"{MAX_PANEL_CELLS:,}: too many to read or to redraw on a slider move; show a slice such as "
+                f"{{{big!r}: params[{big!r}][:32]}}"
+            )
         if not isinstance(per_tensor, bool):
             raise TypeError(f"per_tensor: expected True or False, got {per_tensor!r}")
         if per_tensor and vmax is not None:
@@ -414,6 +426,28 @@ def _slider_ranges(sliders: Mapping[str, Sequence[float]]) -> dict[str, tuple[fl
     return out
 
 
+def _close_widget_tree(widget: Any) -> None:
+    """Close a widget, its children and their layout and style models (each is a widget of its own)."""
+    for child in getattr(widget, "children", ()):
+        _close_widget_tree(child)
+    for part in ("layout", "style"):
+        sub = getattr(widget, part, None)
+        if sub is not None and hasattr(sub, "close"):
+            sub.close()
+    widget.close()
+
+
+def _cell_location(frame: Any) -> tuple[str, int]:
+    """Where a panel is made: the notebook cell's line that (maybe through helpers) built it, else the caller's."""
+    found = (frame.f_code.co_filename, frame.f_lineno)
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if "ipykernel" in name or name.startswith("<ipython"):
+            found = (name, frame.f_lineno)
+        frame = frame.f_back
+    return found
+
+
 def _default_readout(values: Mapping[str, float]) -> str:
     return ", ".join(f"{k} = {v:.2f}" for k, v in values.items())
 
@@ -519,7 +553,7 @@ class SliderPanel:
             s.observe(self._on_change, names="value")
             self.sliders[name] = s
         self.reset_button = widgets.Button(description="reset", icon="undo", tooltip="back to the start values")
-        self.reset_button.on_click(lambda _: self.reset())
+        self.reset_button.on_click(self._on_reset)
         self.readout = widgets.HTML()
         self._holding = False
         self.blit = blit
@@ -539,7 +573,16 @@ class SliderPanel:
         # Side by side when the notebook column is wide enough, else the controls wrap under the
         # figure: a wide panel must never push its sliders off screen, where no mouse can reach them.
         self.widget = widgets.HBox([view, controls], layout=widgets.Layout(align_items="center", flex_flow="row wrap"))
+        self._closed = False
+        self._good = dict(self.initial)
         self._refresh()
+        # Re-running the cell that made a panel makes a new one: close the one it replaces, or every re-run
+        # would keep another figure, its widgets and their observers alive.
+        self._key = _cell_location(sys._getframe(1))
+        old = _LIVE_PANELS.get(self._key)
+        if old is not None and old() is not None:
+            old().close()
+        _LIVE_PANELS[self._key] = weakref.ref(self)
 
     # -- state -----------------------------------------------------------------------------
 
@@ -559,9 +602,23 @@ class SliderPanel:
         if not self._holding:
             self._refresh()
 
+    def _on_reset(self, _button: Any) -> None:
+        self.reset()
+
     def _refresh(self) -> None:
         start = time.perf_counter()
         values = self.values
+        bad = [k for k, v in values.items() if not math.isfinite(v)]
+        if bad:  # a slider set to NaN from code would draw NaN: keep the last good values and say why
+            self._holding = True
+            try:
+                for k in bad:
+                    self.sliders[k].value = self._good[k]
+            finally:
+                self._holding = False
+            self.readout.value = f"<code>{', '.join(bad)}: not a number, kept {self._format(self._good)}</code>"
+            return
+        self._good = values
         self.params = self._run_generate(values)
         self.weights.update(self.params, draw=False)
         changed = self._behaviour_update(self.params, values) if self._behaviour_update is not None else ()
@@ -620,12 +677,14 @@ class SliderPanel:
 
     def set(self, **values: float) -> None:
         """Move several sliders at once (one regenerate and one redraw): ``panel.set(amplitude=2.0)``."""
+        if self._closed:
+            raise RuntimeError("this panel was closed (its cell ran again?): use the new panel")
         unknown = [k for k in values if k not in self.sliders]
         if unknown:
             raise ValueError(f"set: {unknown} are not sliders of this panel; it has {list(self.sliders)}")
         for k, v in values.items():
             lo, hi = self._ranges[k][:2]
-            if not isinstance(v, (int, float)) or isinstance(v, bool) or not lo <= v <= hi:
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) or not lo <= v <= hi:
                 raise ValueError(f"set: {k} expected a number in [{lo}, {hi}], got {v!r}")
         self._holding = True
         try:
@@ -702,11 +761,26 @@ class SliderPanel:
         return Image(out.getvalue(), format="png", alt=text, metadata={"alt": text})
 
     def close(self) -> None:
-        """Close the widgets and the figure (frees the canvas; use when a panel is thrown away)."""
-        for w in [*self.sliders.values(), self.reset_button, self.readout, self.widget]:
-            w.close()
-        if hasattr(self.fig.canvas, "close"):
-            self.fig.canvas.close()
+        """Release the panel: its widgets, their observers, the figure and the generated tensors.
+
+        Called for you when the cell that made a panel runs again. A closed panel can no longer be used.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        for s in self.sliders.values():
+            s.unobserve(self._on_change, names="value")
+        self.reset_button.on_click(self._on_reset, remove=True)
+        canvas = self.fig.canvas
+        _close_widget_tree(self.widget)
+        if hasattr(canvas, "close"):
+            canvas.close()
+        self.fig.clear()
+        # IPython's output history (Out[n]) may keep this object alive: keep nothing large in it.
+        self.fig = self.ax = self.weights = self._behaviour_update = self._generate = self._background = None
+        self.params = {}
+        if _LIVE_PANELS.get(getattr(self, "_key", None), lambda: None)() is self:
+            del _LIVE_PANELS[self._key]
 
     def _ipython_display_(self) -> None:
         from IPython.display import display

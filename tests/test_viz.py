@@ -307,3 +307,65 @@ def test_whole_number_sliders_read_as_whole_numbers(sine_setup):
     )
     assert panel.sliders["k"].readout_format == ".0f" and panel.sliders["a"].readout_format == ".2f"
     panel.close()
+
+
+# --- a panel releases what it holds --------------------------------------------------------------
+
+
+def _small_panel():
+    from hypernet_lib.viz import SliderPanel
+
+    target = nn.Sequential(nn.Linear(1, 8), nn.ReLU(), nn.Linear(8, 1))
+    hnet = HyperNetwork(describe(target), 2, hidden=(8,))
+    return SliderPanel({"a": (-1.0, 1.0, 0.0)}, lambda v: hnet(torch.tensor([v["a"], 0.0])), canvas="agg")
+
+
+def test_closing_panels_frees_their_widgets_and_memory():
+    import gc
+    import tracemalloc
+
+    import ipywidgets
+
+    def one_cycle():
+        panel = _small_panel()  # the same line every time: each new panel also closes the one before
+        panel.set(a=0.5)
+        panel.close()
+
+    one_cycle()
+    gc.collect()
+    widgets_before = len(ipywidgets.Widget.widgets)
+    tracemalloc.start()
+    start = tracemalloc.get_traced_memory()[0]
+    for _ in range(30):
+        one_cycle()
+    gc.collect()
+    grown = tracemalloc.get_traced_memory()[0] - start
+    tracemalloc.stop()
+    assert len(ipywidgets.Widget.widgets) == widgets_before
+    assert grown < 1_000_000, f"30 panels built and closed kept {grown / 1e6:.1f} MB alive"
+
+
+def test_making_a_panel_again_at_the_same_place_closes_the_old_one():
+    panels = [_small_panel() for _ in range(2)]  # one line: the second replaces the first, as a re-run cell does
+    assert panels[0]._closed and not panels[1]._closed
+    with pytest.raises(RuntimeError, match="this panel was closed"):
+        panels[0].set(a=0.1)
+
+
+def test_a_slider_set_to_nan_keeps_the_last_good_values_and_says_so():
+    panel = _small_panel()
+    panel.set(a=0.5)
+    good = {k: v.clone() for k, v in panel.params.items()}
+    panel.sliders["a"].value = float("nan")
+    assert panel.values == {"a": 0.5}
+    assert "not a number" in panel.readout.value
+    assert all(torch.equal(good[k], panel.params[k]) for k in good)
+    with pytest.raises(ValueError, match=r"set: a expected a number in \[-1.0, 1.0\], got nan"):
+        panel.set(a=float("nan"))
+
+
+def test_a_panel_too_large_to_read_is_refused_before_drawing():
+    from hypernet_lib.viz import WeightPanel, new_figure
+
+    with pytest.raises(ValueError, match=r"params: 4,000,000 heatmap cells to draw \(largest: 'w', \[2000, 2000\]\)"):
+        WeightPanel({"w": torch.zeros(2000, 2000)}, fig=new_figure((6, 3), canvas="agg"))
