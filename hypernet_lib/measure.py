@@ -108,6 +108,10 @@ def mean_ci(values: Sequence[float] | torch.Tensor, confidence: float = 0.95) ->
     v = torch.as_tensor(values, dtype=torch.float64).flatten()
     if v.numel() < 2:
         raise ValueError(f"values: expected at least 2 numbers for a confidence interval, got {v.numel()}")
+    if not bool(torch.isfinite(v).all()):
+        raise ValueError(
+            f"values: contain NaN or inf ({int((~torch.isfinite(v)).sum())} of {v.numel()}); drop or fix them first"
+        )
     if not 0 < confidence < 1:
         raise ValueError(f"confidence: expected a number in (0, 1), got {confidence}")
     z = math.sqrt(2) * float(torch.erfinv(torch.tensor(confidence, dtype=torch.float64)))
@@ -132,6 +136,9 @@ def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
     """Spearman's rank correlation ρ of ``a: [n]`` and ``b: [n]``: Pearson's correlation of their ranks."""
     require_float("a", a)
     require_float("b", b)
+    for name, t in (("a", a), ("b", b)):
+        if not bool(torch.isfinite(t).all()):
+            raise ValueError(f"{name}: contains NaN or inf; a rank correlation needs finite scores")
     if a.shape != b.shape or a.dim() != 1 or len(a) < 2:
         raise ValueError(f"a, b: expected two vectors of the same length >= 2, got {list(a.shape)} and {list(b.shape)}")
     ra, rb = ranks(a), ranks(b)

@@ -163,10 +163,14 @@ def describe(module: nn.Module, include: Iterable[str] | None = None) -> TargetS
                 f"leave it out with include=[...] or give the layer a non-zero size"
             )
         is_bias = len(shape) <= 1
-        if is_bias:
+        if not shape:
+            fan_in = fan_out = 1
+        elif is_bias:
             # A bias's fan-in is its layer's: look up the sibling weight.
             sibling = name.rsplit(".", 1)[0] + ".weight" if "." in name else "weight"
-            fan_in = _fans(tuple(named[sibling].shape))[0] if sibling in named else shape[0]
+            fan_in = (
+                _fans(tuple(named[sibling].shape))[0] if sibling in named and named[sibling].dim() > 1 else shape[0]
+            )
             fan_out = shape[0]
         else:
             fan_in, fan_out = _fans(shape)

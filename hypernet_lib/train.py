@@ -98,6 +98,9 @@ def _loss_value(loss: object, i: int) -> float:
 
 def minibatch_indices(n_data: int, batch_size: int | None, generator: torch.Generator | None) -> torch.Tensor:
     """``[batch_size]`` random indices into the data (all of them, in order, when ``batch_size`` is None)."""
+    n_data = require_positive_int("n_data", n_data)
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+        raise ValueError(f"batch_size: expected None or a positive integer, got {batch_size!r}")
     if batch_size is None or batch_size >= n_data:
         return torch.arange(n_data)
     return torch.randperm(n_data, generator=generator)[:batch_size]
