@@ -10,18 +10,18 @@ layers into heads for a 784-64-5 target MLP, meta-batch 32. Both variants below 
 
 The head is a 128 x 50,565 matrix (6.5 M numbers): the loop reads it 32 times per step,
 the batched version once, so the gap is mostly memory traffic. Printed: median wall time
-of a forward pass and of a forward+backward (a meta-training step), and their ratios.
+of a forward pass and of a forward+backward (a meta-training step), and their ratios; then how
+close the batched forward runs to this machine's roofline (its measured matmul FLOP/s and copy
+bandwidth, taken in the same run), from the forward's FLOPs and the bytes it must at least move.
 """
 
 from __future__ import annotations
-
-import statistics
-import time
 
 import torch
 from torch import nn
 
 from hypernet_lib import HyperNetwork, default_device, describe, functional_forward
+from hypernet_lib.measure import machine_peaks, median_times, roofline_fraction
 
 META_BATCH, N_QUERY, EMBED = 32, 75, 784  # 5-way with 15 queries per class
 
@@ -55,17 +55,17 @@ def batched_step(hnet, target, z, x, y, backward):
     return loss
 
 
-def median_seconds(fn, repeats: int, device: torch.device) -> float:
-    times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def forward_cost(hnet: HyperNetwork, z: torch.Tensor, x: torch.Tensor) -> tuple[float, float]:
+    """FLOPs of the batched forward (every matmul, 2 per multiply-add) and the bytes it must read or write at least:
+    every hypernetwork weight once, the inputs once, the generated parameters once each way."""
+    b, n, d = x.shape
+    widths = [z.shape[1], *(m.out_features for m in hnet.trunk if isinstance(m, nn.Linear))]
+    trunk = sum(2 * b * i * o for i, o in zip(widths[:-1], widths[1:]))
+    head = 2 * b * hnet.head.in_features * hnet.head.out_features
+    target = 2 * b * n * (784 * 64 + 64 * 5)
+    weights = sum(p.numel() for p in hnet.parameters())
+    moved = 4 * (weights + z.numel() + x.numel() + 2 * b * hnet.head.out_features)
+    return float(trunk + head + target), float(moved)
 
 
 def main(repeats: int = 15) -> dict[str, float]:
@@ -97,16 +97,20 @@ def main(repeats: int = 15) -> dict[str, float]:
                 hnet.zero_grad(set_to_none=True)
                 step(hnet, target, z, x, y, backward)
 
-        for step in (loop_step, batched_step):  # warm-up
-            run(step)
-        # Interleave the two so machine load affects both alike.
-        t_loop, t_batched = [], []
-        for _ in range(repeats):
-            t_loop.append(median_seconds(lambda: run(loop_step), 1, device))
-            t_batched.append(median_seconds(lambda: run(batched_step), 1, device))
-        loop_ms, batched_ms = 1e3 * statistics.median(t_loop), 1e3 * statistics.median(t_batched)
+        t = median_times({"loop": lambda: run(loop_step), "batched": lambda: run(batched_step)}, repeats, device=device)
+        loop_ms, batched_ms = 1e3 * t["loop"], 1e3 * t["batched"]
         results[label] = loop_ms / batched_ms
+        if not backward:
+            forward_s = t["batched"]
         print(f"{label:22s} {loop_ms:9.1f} {batched_ms:11.1f} {results[label]:8.1f}x")
+    flops, moved = forward_cost(hnet, z, x)
+    peaks = machine_peaks(device)
+    results["roofline"] = roofline_fraction(flops, moved, forward_s, peaks)
+    print(
+        f"batched forward: {flops / 1e9:.2f} GFLOP, at least {moved / 1e6:.0f} MB moved, "
+        f"{flops / forward_s / 1e9:.1f} GFLOP/s; this machine now: matmul {peaks['flops'] / 1e9:.1f} GFLOP/s, "
+        f"copy {peaks['bandwidth'] / 1e9:.1f} GB/s -> {results['roofline']:.0%} of the roofline"
+    )
     return results
 
 

@@ -147,3 +147,32 @@ def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
     if denom == 0:
         raise ValueError("a, b: Spearman's ρ is undefined when one of them is constant")
     return float((ra * rb).sum() / denom)
+
+
+def machine_peaks(device: torch.device | str = "cpu", size: int = 1024, repeats: int = 7) -> dict[str, float]:
+    """This machine's measured ceilings: ``{"flops": matmul FLOP/s, "bandwidth": copy bytes/s}`` (float32).
+
+    The matmul ceiling is a ``size × size`` matrix product (``2·size³`` FLOPs), the bandwidth a copy of a
+    64 MB tensor (read + write). Both are medians of ``repeats`` interleaved calls, so they reflect the
+    machine as it is now, load included: compare a kernel against them in the same run.
+    """
+    size = require_positive_int("size", size)
+    dev = torch.device(device)
+    a, b = torch.randn(size, size, device=dev), torch.randn(size, size, device=dev)
+    big = torch.empty(16 * 2**20, device=dev)
+    out = torch.empty_like(big)
+    t = median_times({"matmul": lambda: a @ b, "copy": lambda: out.copy_(big)}, repeats=repeats, device=dev)
+    return {"flops": 2 * size**3 / t["matmul"], "bandwidth": 2 * big.numel() * 4 / t["copy"]}
+
+
+def roofline_fraction(flops: float, bytes_moved: float, seconds: float, peaks: Mapping[str, float]) -> float:
+    """How close a kernel runs to the roofline: achieved FLOP/s ÷ ``min(peak FLOP/s, bandwidth × intensity)``.
+
+    ``intensity = flops / bytes_moved`` (FLOPs per byte of memory traffic). 1.0 is as fast as this machine's
+    measured ceilings allow; a memory-bound kernel (low intensity) is judged against the bandwidth roof.
+    """
+    for name, v in (("flops", flops), ("bytes_moved", bytes_moved), ("seconds", seconds)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+            raise ValueError(f"{name}: expected a positive finite number, got {v!r}")
+    attainable = min(peaks["flops"], peaks["bandwidth"] * flops / bytes_moved)
+    return (flops / seconds) / attainable

@@ -45,3 +45,22 @@ def test_bad_input_is_rejected():
         peak_memory_bytes(None)
     with pytest.raises(ValueError, match="cpu"):
         peak_memory_bytes(lambda: None, device="meta")
+
+
+def test_roofline_fraction_judges_a_kernel_against_the_lower_of_its_two_roofs():
+    from hypernet_lib.measure import roofline_fraction
+
+    peaks = {"flops": 100e9, "bandwidth": 10e9}
+    # 1 GFLOP over 1 GB: intensity 1 FLOP/byte, so the bandwidth roof (10 GFLOP/s) binds; 0.2 s is 5 GFLOP/s
+    assert roofline_fraction(1e9, 1e9, 0.2, peaks) == pytest.approx(0.5)
+    # 1 GFLOP over 1 MB: compute-bound, judged against 100 GFLOP/s
+    assert roofline_fraction(1e9, 1e6, 0.02, peaks) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="seconds: expected a positive finite number"):
+        roofline_fraction(1e9, 1e6, 0.0, peaks)
+
+
+def test_machine_peaks_measures_both_ceilings():
+    from hypernet_lib.measure import machine_peaks
+
+    peaks = machine_peaks(size=128, repeats=2)
+    assert set(peaks) == {"flops", "bandwidth"} and all(v > 0 for v in peaks.values())
