@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+from targets import WIDTHS, relu_mlp
 from torch import nn
 
 from hypernet_lib import ChunkedHyperNet, count_parameters, describe, functional_forward
@@ -106,15 +107,6 @@ def test_every_parameter_gets_a_gradient(cnn):
 
 
 # --- initialization (compare tests/test_init.py) -------------------------------------------
-
-WIDTHS = [512, 256, 256, 10]
-
-
-def relu_mlp() -> nn.Module:
-    layers = []
-    for a, b in zip(WIDTHS[:-1], WIDTHS[1:]):
-        layers += [nn.Linear(a, b), nn.ReLU()]
-    return nn.Sequential(*layers[:-1])
 
 
 @pytest.mark.parametrize("mode", ["in", "out"])

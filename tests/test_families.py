@@ -11,21 +11,22 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from targets import relu_mlp
 from torch import nn
 
-from hypernet_lib import (
+from hypernet_lib import describe, functional_forward
+from hypernet_lib.apps.continual import HyperNetLearner
+from hypernet_lib.apps.hyperopt import BestResponseNet
+from hypernet_lib.hypernets import (
+    FAMILIES,
     ChunkedHyperNet,
     FlowHyperNetwork,
     HyperNetBase,
     HyperNetwork,
     LowRankHyperNet,
+    SetEncoder,
     SetHyperNetwork,
-    describe,
-    functional_forward,
 )
-from hypernet_lib.apps.continual import HyperNetLearner
-from hypernet_lib.apps.hyperopt import BestResponseNet
-from hypernet_lib.hypernets import FAMILIES, SetEncoder
 
 # One factory per family (and per notable knob): (spec, z_dim, **overrides) -> hypernetwork.
 FACTORIES = {
@@ -162,13 +163,6 @@ def test_a_spec_is_required_not_a_module(family, mlp):
 WIDTHS = [256, 128, 128, 10]
 
 
-def relu_mlp() -> nn.Module:
-    layers: list[nn.Module] = []
-    for a, b in zip(WIDTHS[:-1], WIDTHS[1:]):
-        layers += [nn.Linear(a, b), nn.ReLU()]
-    return nn.Sequential(*layers[:-1])
-
-
 def activation_second_moments(hnet: HyperNetBase, target: nn.Module, n_tasks: int = 16) -> list[float]:
     """E[pre-activation²] at each layer of the target for inputs with E[x²] = 1, over ``n_tasks`` embeddings."""
     with torch.no_grad():
@@ -188,7 +182,7 @@ def test_hyperfan_in_starts_every_layer_at_the_he_scale_and_pytorch_default_does
     """The low-rank family matches the per-weight variance on average instead (tests/test_lowrank.py): its
     per-task scale, |e|⁴, is shared by all layers, so deep activations drift with it."""
     torch.manual_seed(0)
-    target = relu_mlp()
+    target = relu_mlp(WIDTHS)
     spec = describe(target)
     knobs = {
         "full": {},

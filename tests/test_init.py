@@ -2,18 +2,9 @@
 
 import pytest
 import torch
-from torch import nn
+from targets import WIDTHS, relu_mlp
 
 from hypernet_lib import HyperNetwork, describe, hyperfan_init_
-
-WIDTHS = [512, 256, 256, 10]
-
-
-def relu_mlp() -> nn.Module:
-    layers = []
-    for a, b in zip(WIDTHS[:-1], WIDTHS[1:]):
-        layers += [nn.Linear(a, b), nn.ReLU()]
-    return nn.Sequential(*layers[:-1])
 
 
 def generated_weight_variances(init: str) -> dict[str, float]:

@@ -152,6 +152,18 @@ def count_parameters(module: nn.Module) -> int:
 class HyperNetBase(nn.Module):
     """Base of every family: holds ``spec`` and ``z_dim``, checks ``z``, handles the unbatched call.
 
+    The arguments every family shares:
+
+    - ``spec``: what to generate (from :func:`hypernet_lib.describe`, possibly with ``include=``);
+    - ``z_dim``: the size of the embedding ``z``;
+    - ``hidden``: widths of the family's ReLU layers (a trunk or a generator); ``()`` for none;
+    - ``init``: ``"hyperfan_in"`` (default), ``"hyperfan_out"`` or ``"default"`` (PyTorch's own);
+    - ``gain``: the target's nonlinearity gain (``2 ** 0.5`` for ReLU targets);
+    - ``z_sample``: ``[n, d_z]`` embeddings like those the hypernetwork will see, for the init
+      (default ``N(0, I)``).
+
+    Call: ``z: [B, d_z] → {name: [B, *shape]}``; ``z: [d_z] → {name: [*shape]}``.
+
     A family sets its modules in ``__init__`` (after ``super().__init__``) and implements
     :meth:`generate` for ``z: [B, d_z] → {name: [B, *shape]}``; ``hnet(z)`` checks ``z`` and also
     accepts a single embedding ``[d_z]``, returning ``{name: [*shape]}``.

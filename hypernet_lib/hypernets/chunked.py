@@ -85,17 +85,15 @@ class ChunkedHyperNet(HyperNetBase):
     """Chunk embeddings ``c: [K, d_c]`` and one shared generator ``[z, c_k] → R^S``.
 
     Args:
-        spec: what to generate (from :func:`hypernet_lib.describe`, possibly with ``include=``).
-        z_dim: size of the embedding ``z`` (for a static hypernetwork pass a constant ``z``).
+        z_dim: for a static hypernetwork (one set of weights) pass a constant ``z``.
         chunk_size: ``S``, numbers per generator call.
         chunk_dim: ``d_c``, size of each learned chunk embedding.
         hidden: widths of the generator's ReLU layers; ``()`` makes it linear in ``[z, c_k]``.
         layout: ``"global"`` or ``"layer"`` (shape-aware), see the module docstring.
-        init: ``"hyperfan_in"`` (default), ``"hyperfan_out"`` or ``"default"`` (PyTorch's own, ``s = 1``).
-        gain: the target's nonlinearity gain (``2 ** 0.5`` for ReLU targets).
-        z_sample: ``[n, d_z]`` embeddings like those the hypernetwork will see (for the init).
+        init, gain, z_sample: as for every family (:class:`~hypernet_lib.hypernets.HyperNetBase`);
+            ``init="default"`` also leaves the scale ``s`` at 1.
 
-    Call: ``z: [B, d_z] → {name: [B, *shape]}``; ``z: [d_z] → {name: [*shape]}``.
+    Also ``spec``, ``z_dim`` and the call ``hnet(z)`` as for every family.
     """
 
     def __init__(

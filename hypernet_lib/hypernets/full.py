@@ -21,8 +21,6 @@ class HyperNetwork(TrunkHyperNet):
     """Full hypernetwork: MLP trunk ``d_z → hidden… (ReLU)`` then one linear head ``→ P``.
 
     Args:
-        spec: what to generate (from :func:`hypernet_lib.describe`).
-        z_dim: size of the embedding ``z``.
         hidden: widths of the trunk's ReLU layers; ``()`` makes the head read ``z`` directly.
         init: ``"hyperfan_in"`` (default), ``"hyperfan_out"`` or ``"default"`` (PyTorch's own);
             see :mod:`hypernet_lib.hypernets.init`.
@@ -30,7 +28,7 @@ class HyperNetwork(TrunkHyperNet):
         z_sample: ``[n, d_z]`` embeddings like those the hypernetwork will see (for the init;
             default ``N(0, I)``).
 
-    Call: ``z: [B, d_z] → {name: [B, *shape]}``; ``z: [d_z] → {name: [*shape]}``.
+    Also ``spec``, ``z_dim`` and the call ``hnet(z)`` as for every family.
     """
 
     def __init__(

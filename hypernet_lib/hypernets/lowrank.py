@@ -108,19 +108,15 @@ class LowRankHyperNet(TrunkHyperNet):
     """Low-rank hypernetwork: MLP trunk ``d_z → hidden… (ReLU)``, one linear head → factors.
 
     Args:
-        spec: what to generate (from :func:`hypernet_lib.describe`, possibly with ``include=``).
-        z_dim: size of the embedding ``z``.
         rank: ``r``; each matrix uses ``min(r, out, in)`` (see :attr:`ranks`).
         hidden: widths of the trunk's ReLU layers; ``()`` makes the head read ``z`` directly.
         base: ``None`` for ``W = U Vᵀ``; ``True`` for a learned ``W₀`` drawn at the target's fan scale;
             a mapping ``{name: Tensor}`` (e.g. ``dict(model.named_parameters())``) to start ``W₀`` from
             those values (an adapter around pretrained weights). Biases get a base too.
         train_base: whether ``W₀`` is trained (``False``: frozen, as in LoRA, and not counted).
-        init: ``"hyperfan_in"`` (default), ``"hyperfan_out"`` or ``"default"`` (PyTorch's own).
-        gain: the target's nonlinearity gain (``2 ** 0.5`` for ReLU targets).
-        z_sample: ``[n, d_z]`` embeddings like those the hypernetwork will see (for the init).
+        init, gain, z_sample: as for every family (:class:`~hypernet_lib.hypernets.HyperNetBase`).
 
-    Call: ``z: [B, d_z] → {name: [B, *shape]}``; ``z: [d_z] → {name: [*shape]}``.
+    Also ``spec``, ``z_dim`` and the call ``hnet(z)`` as for every family.
     """
 
     def __init__(
