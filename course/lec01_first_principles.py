@@ -104,7 +104,11 @@ def fit_sine(
     runs the target with the generated weights. Trains ``hnet`` in place on its own device; returns the
     loss of every step.
     """
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+    if not isinstance(hnet, nn.Module) or next(iter(hnet.parameters()), None) is None:
+        raise TypeError(f"hnet: expected a hypernetwork (an nn.Module with parameters), got {type(hnet).__name__}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed: expected an int (it seeds the tasks drawn each step), got {type(seed).__name__}")
+    if isinstance(lr, bool) or not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
         raise ValueError(f"lr: expected a positive finite learning rate such as 1e-3, got {lr!r}")
     tasks_per_step = require_positive_int("tasks_per_step", tasks_per_step)
     points_per_task = require_positive_int("points_per_task", points_per_task)
