@@ -360,3 +360,20 @@ def test_class_ids_for_cross_entropy_keep_the_shape_of_the_labels():
         F.cross_entropy,
     )
     assert adapted["weight"].shape == (2, 3, 4)
+
+
+def test_first_order_memory_stays_flat_with_inner_steps_while_second_order_grows():
+    # Second-order MAML keeps every inner step's graph; first-order keeps none (and no iterates unless asked).
+    from hypernet_lib import peak_memory_bytes
+
+    mlp = _tiny_mlp().float()
+    x_s, y_s, x_q, y_q = (t.float() for t in _tasks(n_tasks=8, k=16, q=16))
+    params = dict(mlp.named_parameters())
+
+    def peak(steps, first_order):
+        return peak_memory_bytes(
+            lambda: maml_loss(mlp, params, x_s, y_s, x_q, y_q, 0.1, steps, first_order=first_order).backward()
+        )
+
+    assert peak(12, first_order=True) < 1.1 * peak(4, first_order=True)
+    assert peak(12, first_order=False) > 2 * peak(4, first_order=False)

@@ -91,6 +91,7 @@ def inner_loop(
     support_grad = grad(support_loss)
 
     def one_task(p: Params, x: torch.Tensor, y: torch.Tensor) -> list[Params]:
+        # Only a trajectory keeps the iterates: first-order MAML then needs no memory per inner step.
         iterates = [p]
         for _ in range(n_steps):
             g = support_grad(p, x, y)
@@ -98,8 +99,8 @@ def inner_loop(
                 # The step still moves θ, but dθ'/dθ becomes the identity: no Hessian term.
                 g = {k: v.detach() for k, v in g.items()}
             p = {k: p[k] - lr * g[k] for k in p}
-            iterates.append(p)
-        return iterates if trajectory else iterates[-1:]
+            iterates = [*iterates, p] if trajectory else [p]
+        return iterates
 
     # A shared starting point is broadcast to every task (in_dims=None) instead of copied B times.
     out = vmap(one_task, in_dims=(0 if init_batch else None, 0, 0))(dict(params), x_support, y_support)
