@@ -307,3 +307,15 @@ def test_whole_number_sliders_read_as_whole_numbers(sine_setup):
     )
     assert panel.sliders["k"].readout_format == ".0f" and panel.sliders["a"].readout_format == ".2f"
     panel.close()
+
+
+def test_importing_ipympl_for_a_panel_leaves_pyplot_on_its_backend(monkeypatch):
+    # ipympl's first import switches pyplot to its widget backend; panels must not do that to a notebook.
+    import sys
+
+    from hypernet_lib import viz
+
+    before = matplotlib.get_backend()
+    monkeypatch.delitem(sys.modules, "ipympl", raising=False)
+    assert viz._import_ipympl() is True
+    assert matplotlib.get_backend() == before
