@@ -1,6 +1,6 @@
 """Lecture 03's targets, measured in one run: hypernetwork vs 10 MAML steps on MAML's sinusoids.
 
-Loads the K = 5 and K = 10 checkpoints that ``tools/train_03_sinusoid.py`` trained, draws 600
+Loads the K = 5 and K = 10 checkpoints (seed 0) of lecture 03's recipe ``course/lec03_maml.py``, draws 600
 test sines per K (100 query points each), and prints for each K:
 
 - the query MSE of MAML after 10 steps (alpha = 0.01) and of the hypernetwork, with 95% CIs,
@@ -15,25 +15,16 @@ test sines per K (100 query points each), and prints for each K:
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import torch
 import torch.nn.functional as F
 
+from course import lec03_maml as setup
 from hypernet_lib import default_device, functional_forward, mean_ci, median_times, peak_memory_bytes, sample_sinusoids
 from hypernet_lib.apps.maml import finetune, inner_loop, maml_loss, query_losses
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-import train_03_sinusoid as setup  # noqa: E402
-
 
 def load(method: str, k: int, device: torch.device) -> torch.nn.Module:
-    ckpt = torch.load(setup.checkpoint_path(method, k), map_location=device, weights_only=True)
-    model = setup.build(method).to(device)
-    model.load_state_dict(ckpt["state"])
-    return model.eval()
+    return setup.load_or_train(setup.sine_config(method, k), device)[0]
 
 
 def main() -> None:

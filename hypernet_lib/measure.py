@@ -16,10 +16,13 @@ allocated on top of what was already allocated before it.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import statistics
+import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import torch
 
@@ -87,8 +90,14 @@ def peak_memory_bytes(fn: Callable[[], object], device: torch.device | str = "cp
     if dev.type != "cpu":
         raise ValueError(f"device: expected 'cpu' or a CUDA device, got {dev}")
     # The autograd profiler without kineto starts in milliseconds and reports every allocation.
-    with torch.autograd.profiler.profile(profile_memory=True, use_kineto=False) as prof:
+    prof = torch.autograd.profiler.profile(profile_memory=True, use_kineto=False)
+    with _quiet_stderr_fd():
+        prof.__enter__()
+    try:
         fn()
+    finally:
+        with _quiet_stderr_fd():
+            prof.__exit__(None, None, None)
     events = sorted(prof.function_events, key=lambda e: e.time_range.start)
     running = peak = 0
     for event in events:
@@ -97,6 +106,21 @@ def peak_memory_bytes(fn: Callable[[], object], device: torch.device | str = "cp
         running += event.self_cpu_memory_usage
         peak = max(peak, running)
     return peak
+
+
+@contextlib.contextmanager
+def _quiet_stderr_fd() -> Iterator[None]:
+    """Mute file descriptor 2: starting and stopping the profiler writes "USDT: ... profiler_start/stop" there
+    (from C++, so neither ``sys.stderr`` nor ``KINETO_LOG_LEVEL`` holds it back), which a notebook would show."""
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def mean_ci(values: Sequence[float] | torch.Tensor, confidence: float = 0.95) -> tuple[float, float]:

@@ -165,6 +165,25 @@ def _in_kernel() -> bool:
     return shell is not None and hasattr(shell, "kernel")
 
 
+def _import_ipympl() -> bool:
+    """Import ipympl if it is installed, leaving pyplot's backend as it was.
+
+    ipympl's first import calls ``matplotlib.use("module://ipympl.backend_nbagg")``: every later ``plt``
+    figure in the notebook would become a widget (a static reader then sees only its fallback picture), and
+    switching back afterwards leaves IPython's inline hooks half undone. Panels use ipympl's canvas
+    explicitly, so that one call is suppressed while ipympl is imported.
+    """
+    use = matplotlib.use
+    matplotlib.use = lambda *args, **kwargs: None
+    try:
+        import ipympl  # noqa: F401
+    except ImportError:
+        return False
+    finally:
+        matplotlib.use = use
+    return True
+
+
 def new_figure(figsize: tuple[float, float], canvas: Literal["auto", "ipympl", "agg"] = "auto") -> Figure:
     """A figure on its own canvas, not registered with pyplot (nothing shows it behind your back).
 
@@ -181,12 +200,7 @@ def new_figure(figsize: tuple[float, float], canvas: Literal["auto", "ipympl", "
         raise ValueError(f"figsize: expected (width, height) in inches, both > 0, got {figsize!r}")
     use_ipympl = canvas == "ipympl"
     if canvas == "auto" and _in_kernel():
-        try:
-            import ipympl  # noqa: F401
-
-            use_ipympl = True
-        except ImportError:
-            use_ipympl = False
+        use_ipympl = _import_ipympl()
     width, height = (float(s) for s in figsize)
     dpi = float(matplotlib.rcParams["figure.dpi"])
     if use_ipympl:

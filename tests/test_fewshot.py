@@ -214,7 +214,7 @@ def test_episode_accuracy_counts_correct_queries():
     logits = torch.tensor([[[2.0, 1.0], [0.0, 1.0]], [[2.0, 1.0], [3.0, 1.0]]])
     y = torch.tensor([[0, 1], [1, 1]])
     torch.testing.assert_close(episode_accuracy(logits, y), torch.tensor([1.0, 0.0]))
-    with pytest.raises(ValueError, match=r"y_query: expected shape \[2, 2\]"):
+    with pytest.raises(ValueError, match=r"y_query: expected integer labels of shape \[2, 2\]"):
         episode_accuracy(logits, y[:, :1])
 
 
@@ -282,3 +282,48 @@ def test_cluster_episodes_bad_input(kwargs, message):
     args = {"n_tasks": 2, "n_way": 3, "k_shot": 1, "n_query": 1} | kwargs
     with pytest.raises(ValueError, match=message):
         cluster_episodes(**args)
+
+
+# --- bad input is named, never a silent answer (one row per entry point and fault) ----------------------
+
+NAN3 = torch.full((1, 2, 3), float("nan"))
+TWO = torch.tensor([[0, 1]])
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: class_means(NAN3, TWO, 2), "features: expected finite numbers"),
+        (lambda: class_means(torch.randn(1, 2, 3), torch.tensor([[0, 2]]), 2), r"labels: expected values in 0\.\.1"),
+        (lambda: prototype_logits(torch.randn(1, 2, 3), TWO, NAN3, 2), "query_features: expected finite numbers"),
+        (lambda: prototype_logits(torch.randn(1, 2, 3), TWO, torch.randn(1, 2, 4), 2), r"query_features: .*d=3"),
+        (lambda: episode_accuracy(torch.full((2, 3, 4), float("nan")), torch.zeros(2, 3, dtype=torch.long)), "NaN"),
+        (lambda: episode_accuracy(torch.randn(2, 3, 4), torch.full((2, 3), 7)), r"y_query: expected labels in 0\.\.3"),
+        (lambda: episode_accuracy(torch.randn(2, 3, 4), torch.zeros(2, 3)), "y_query: expected integer labels"),
+        (lambda: ClassEncoder(nn.Identity())(NAN3, TWO, 2), "features: expected finite numbers"),
+        (lambda: ClassEncoder(nn.Identity())(torch.randn(1, 2, 3), TWO, 0), "n_way: expected a positive integer"),
+    ],
+    ids=[
+        "class_means-nan",
+        "class_means-label-range",
+        "prototype_logits-nan-query",
+        "prototype_logits-query-size",
+        "episode_accuracy-nan-logits",
+        "episode_accuracy-label-range",
+        "episode_accuracy-float-labels",
+        "ClassEncoder-nan",
+        "ClassEncoder-n_way",
+    ],
+)
+def test_few_shot_functions_name_the_bad_argument(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_evaluate_refuses_too_few_episodes_and_nan_scores(toy):
+    sampler = EpisodeSampler(*toy)
+    ncm = lambda e: prototype_logits(e.x_support, e.y_support, e.x_query, e.n_way)
+    with pytest.raises(ValueError, match="episodes: expected at least 2 episodes"):
+        evaluate(ncm, sampler.sample(1, 2, 1, 1, generator=gen(13)))
+    with pytest.raises(ValueError, match="logits: expected numbers, got NaN"):
+        evaluate(lambda e: torch.full((*e.y_query.shape, e.n_way), float("nan")), sampler.sample(4, 2, 1, 1))

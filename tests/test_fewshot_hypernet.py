@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from hypernet_lib.apps.fewshot import NCMHyperNet, prototype_logits
+from hypernet_lib.apps.fewshot import NCMHyperNet, ResidualProtoNet, prototype_logits
 
 
 def episode(b=3, n=5, k=2, q=4, d=6, seed=0, dtype=torch.float32):
@@ -105,6 +105,8 @@ def test_hidden_params_needs_generate_hidden():
         (lambda m, xs, ys, xq: m(xs, ys + 1), ValueError, "values in 0..4"),
         (lambda m, xs, ys, xq: m.logits(xs, ys, xq[:2]), ValueError, "expected 3 tasks"),
         (lambda m, xs, ys, xq: m.logits(xs, ys, xq[..., :5]), ValueError, "d=6"),
+        (lambda m, xs, ys, xq: m(xs * float("nan"), ys), ValueError, "x_support: expected finite numbers"),
+        (lambda m, xs, ys, xq: m.logits(xs, ys, xq * float("inf")), ValueError, "x_query: expected finite numbers"),
     ],
 )
 def test_bad_input_is_named(call, error, message):
@@ -133,3 +135,15 @@ def test_extra_features_start_at_zero_and_widen_the_head():
     assert torch.equal(model.logits(xs, ys, xq).argmax(-1), ncm.argmax(-1))  # still nearest class mean
     with pytest.raises(ValueError, match="extra"):
         NCMHyperNet(2, n_way=5, extra=-1)
+
+
+def test_the_prototypical_network_starts_as_nearest_class_mean_at_any_width_and_names_bad_input():
+    xs, ys, xq = episode(d=2, q=7)
+    proto = ResidualProtoNet(2, n_way=5, hidden=8, extra=3)
+    assert torch.equal(proto.logits(xs, ys, xq).argmax(-1), prototype_logits(xs, ys, xq, 5).argmax(-1))
+    with pytest.raises(ValueError, match="extra: expected a non-negative integer"):
+        ResidualProtoNet(2, n_way=5, extra=-1)
+    with pytest.raises(ValueError, match="x_support: expected finite numbers"):
+        proto.logits(xs * float("nan"), ys, xq)
+    with pytest.raises(ValueError, match=r"x_query: expected shape \[B, M, d=2\]"):
+        proto.logits(xs, ys, xq[..., :1])

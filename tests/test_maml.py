@@ -237,6 +237,7 @@ def test_hypernetwork_weights_can_start_the_inner_loop():
         ({"lr": -0.1}, ValueError, "non-negative number"),
         ({"lr": True}, ValueError, "non-negative number"),
         ({"lr": float("nan")}, ValueError, "non-negative number"),
+        ({"lr": float("inf")}, ValueError, "finite non-negative number"),
         ({"n_steps": 1.5}, ValueError, "non-negative integer"),
         ({"n_steps": -1}, ValueError, "non-negative integer"),
         ({"loss_fn": "mse"}, TypeError, "callable"),
@@ -244,6 +245,25 @@ def test_hypernetwork_weights_can_start_the_inner_loop():
         ({"x_support": torch.zeros(4, 3)}, ValueError, "y_support"),
         ({"y_support": torch.zeros(3, 5, 1, dtype=torch.float64)}, ValueError, r"y_support: expected shape \[B=3, K=4"),
         ({"x_support": torch.zeros(3)}, ValueError, r"\[B, K, \.\.\.\]"),
+        ({"y_support": torch.zeros(3, 4, dtype=torch.float64)}, ValueError, r"y_support: expected shape \[3, 4, 1\]"),
+        ({"y_support": torch.zeros(3, 4, dtype=torch.float64)}, ValueError, r"got \[3, 4\]; add \.unsqueeze\(-1\)"),
+        (
+            {"y_support": torch.zeros(3, 4, 2, dtype=torch.float64)},
+            ValueError,
+            r"expected shape \[3, 4, 1\].*got \[3, 4, 2\]",
+        ),
+        (
+            {"x_support": torch.full((3, 4, 3), float("nan"), dtype=torch.float64)},
+            ValueError,
+            "x_support: expected finite",
+        ),
+        (
+            {"y_support": torch.full((3, 4, 1), float("inf"), dtype=torch.float64)},
+            ValueError,
+            "y_support: expected finite",
+        ),
+        ({"x_support": torch.zeros(3, 0, 3), "y_support": torch.zeros(3, 0, 1)}, ValueError, r"B, K >= 1"),
+        ({"x_support": torch.zeros(0, 4, 3), "y_support": torch.zeros(0, 4, 1)}, ValueError, r"B, K >= 1"),
     ],
 )
 def test_inner_loop_rejects_bad_input_and_says_what_it_expected(kwargs, error, match):
@@ -292,3 +312,68 @@ def test_finetune_one_task_follows_the_same_iterates_as_the_inner_loop():
         finetune(mlp, {n: t.detach()[None] for n, t in params.items()}, x_s[0], y_s[0], 0.1, 1)
     with pytest.raises(ValueError, match="same K"):
         finetune(mlp, params, x_s[0], y_s[0, :2], 0.1, 1)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda m, p, d: finetune(m, p, d[0][0], d[1][0, :, 0], 0.1, 1), r"y: expected shape \[4, 1\].*unsqueeze"),
+        (lambda m, p, d: finetune(m, p, d[0][0], d[1][0], float("inf"), 1), "lr: expected a finite"),
+        (lambda m, p, d: finetune(m, p, d[0][0] * float("nan"), d[1][0], 0.1, 1), "x: expected finite"),
+        (lambda m, p, d: maml_loss(m, p, *d[:3], d[3][..., 0], 0.1, 1), r"y_query: expected shape \[3, 5, 1\]"),
+        (lambda m, p, d: maml_loss(m, p, *d[:3], d[3] * float("nan"), 0.1, 1), "y_query: expected finite"),
+        (
+            lambda m, p, d: query_losses(m, {n: t.expand(3, *t.shape) for n, t in p.items()}, d[2], d[3][..., 0]),
+            r"y: expected shape \[3, 5, 1\]",
+        ),
+        (lambda m, p, d: MAML(m, inner_lr=float("inf")), "lr: expected a finite"),
+        (lambda m, p, d: MAML(m).adapt(d[0], d[1][..., 0]), r"y_support: .*add \.unsqueeze\(-1\)"),
+    ],
+    ids=[
+        "finetune-y-[K]",
+        "finetune-lr-inf",
+        "finetune-x-nan",
+        "maml_loss-y_query-[B,Q]",
+        "maml_loss-y_query-nan",
+        "query_losses-y-[B,N]",
+        "MAML-inner_lr-inf",
+        "MAML.adapt-y_support-[B,K]",
+    ],
+)
+def test_every_entry_point_refuses_broadcast_targets_and_non_finite_numbers(call, message):
+    mlp = _tiny_mlp()
+    params = {n: t.detach() for n, t in mlp.named_parameters()}
+    with pytest.raises(ValueError, match=message):
+        call(mlp, params, _tasks())
+
+
+def test_class_ids_for_cross_entropy_keep_the_shape_of_the_labels():
+    # Integer targets [B, K] against logits [B, K, N] are what F.cross_entropy wants: no shape error.
+    torch.manual_seed(0)
+    adapted = inner_loop(
+        nn.Linear(4, 3),
+        dict(nn.Linear(4, 3).named_parameters()),
+        torch.randn(2, 6, 4),
+        torch.randint(0, 3, (2, 6)),
+        0.5,
+        1,
+        F.cross_entropy,
+    )
+    assert adapted["weight"].shape == (2, 3, 4)
+
+
+def test_first_order_memory_stays_flat_with_inner_steps_while_second_order_grows():
+    # Second-order MAML keeps every inner step's graph; first-order keeps none (and no iterates unless asked).
+    from hypernet_lib import peak_memory_bytes
+
+    mlp = _tiny_mlp().float()
+    x_s, y_s, x_q, y_q = (t.float() for t in _tasks(n_tasks=8, k=16, q=16))
+    params = dict(mlp.named_parameters())
+
+    def peak(steps, first_order):
+        return peak_memory_bytes(
+            lambda: maml_loss(mlp, params, x_s, y_s, x_q, y_q, 0.1, steps, first_order=first_order).backward()
+        )
+
+    assert peak(12, first_order=True) < 1.1 * peak(4, first_order=True)
+    assert peak(12, first_order=False) > 2 * peak(4, first_order=False)

@@ -27,6 +27,11 @@ def test_peak_memory_sees_a_temporary_that_is_freed_before_the_call_returns():
     assert 8_000_000 <= peak < 9_000_000
 
 
+def test_measuring_memory_writes_no_profiler_lines_to_stderr(capfd):
+    peak_memory_bytes(lambda: torch.ones(1000) * 2)
+    assert "profiler_start" not in capfd.readouterr().err
+
+
 def test_an_in_place_update_allocates_next_to_nothing():
     x = torch.ones(1_000_000)
     assert peak_memory_bytes(lambda: x.add_(1)) < 1_000  # at most a scalar wrapped as a tensor

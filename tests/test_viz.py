@@ -369,3 +369,15 @@ def test_a_panel_too_large_to_read_is_refused_before_drawing():
 
     with pytest.raises(ValueError, match=r"params: 4,000,000 heatmap cells to draw \(largest: 'w', \[2000, 2000\]\)"):
         WeightPanel({"w": torch.zeros(2000, 2000)}, fig=new_figure((6, 3), canvas="agg"))
+
+
+def test_importing_ipympl_for_a_panel_leaves_pyplot_on_its_backend(monkeypatch):
+    # ipympl's first import switches pyplot to its widget backend; panels must not do that to a notebook.
+    import sys
+
+    from hypernet_lib import viz
+
+    before = matplotlib.get_backend()
+    monkeypatch.delitem(sys.modules, "ipympl", raising=False)
+    assert viz._import_ipympl() is True
+    assert matplotlib.get_backend() == before

@@ -55,6 +55,11 @@ from ..measure import mean_ci
 from ..target import functional_forward
 
 
+def _require_finite(name: str, t: torch.Tensor) -> None:
+    if not bool(torch.isfinite(t).all()):
+        raise ValueError(f"{name}: expected finite numbers, got NaN or inf in a tensor of shape {list(t.shape)}")
+
+
 def class_means(features: torch.Tensor, labels: torch.Tensor, n_way: int) -> torch.Tensor:
     """Mean feature of each class: ``features: [B, M, d]``, ``labels: [B, M]`` in ``0…N-1`` → ``[B, N, d]``.
 
@@ -70,6 +75,7 @@ def class_means(features: torch.Tensor, labels: torch.Tensor, n_way: int) -> tor
             f"labels: expected integer labels of shape {list(features.shape[:2])} (features' [B, M]), "
             f"got {list(labels.shape)} {labels.dtype}"
         )
+    _require_finite("features", features)
     if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= n_way):
         raise ValueError(f"labels: expected values in 0..{n_way - 1}, got {int(labels.min())}..{int(labels.max())}")
     one_hot = nn.functional.one_hot(labels.long(), n_way).to(features.dtype)  # [B, M, N]
@@ -92,6 +98,7 @@ def prototype_logits(
     protos = class_means(support_features, y_support, n_way)  # [B, N, d]
     require_float("query_features", query_features)
     require_dims("query_features", query_features, (3,), "[B, Q, d]")
+    _require_finite("query_features", query_features)
     if query_features.shape[0] != protos.shape[0] or query_features.shape[2] != protos.shape[2]:
         raise ValueError(
             f"query_features: expected shape [B={protos.shape[0]}, Q, d={protos.shape[2]}], "
@@ -149,10 +156,18 @@ def episode_accuracy(logits: torch.Tensor, y_query: torch.Tensor) -> torch.Tenso
     require_float("logits", logits)
     require_dims("logits", logits, (3,), "[B, Q, N] class scores")
     require_tensor("y_query", y_query)
-    if y_query.shape != logits.shape[:2]:
+    if y_query.shape != logits.shape[:2] or y_query.is_floating_point():
         raise ValueError(
-            f"y_query: expected shape {list(logits.shape[:2])} (logits' [B, Q]), got {list(y_query.shape)}"
+            f"y_query: expected integer labels of shape {list(logits.shape[:2])} (logits' [B, Q]), "
+            f"got {list(y_query.shape)} {y_query.dtype}"
         )
+    if y_query.numel() and (int(y_query.min()) < 0 or int(y_query.max()) >= logits.shape[-1]):
+        raise ValueError(
+            f"y_query: expected labels in 0..{logits.shape[-1] - 1} (one per logit column), "
+            f"got {int(y_query.min())}..{int(y_query.max())}"
+        )
+    if bool(torch.isnan(logits).any()):
+        raise ValueError(f"logits: expected numbers, got NaN in a tensor of shape {list(logits.shape)}")
     return (logits.argmax(dim=-1) == y_query).float().mean(dim=1)
 
 
@@ -175,6 +190,8 @@ def evaluate(
     if not isinstance(episodes, Episodes):
         raise TypeError(f"episodes: expected an Episodes batch (EpisodeSampler.sample), got {type(episodes).__name__}")
     batch_size = require_positive_int("batch_size", batch_size)
+    if episodes.n_tasks < 2:
+        raise ValueError(f"episodes: expected at least 2 episodes for a confidence interval, got {episodes.n_tasks}")
     accs = []
     for start in range(0, episodes.n_tasks, batch_size):
         chunk = episodes.tasks(slice(start, start + batch_size))
@@ -286,6 +303,7 @@ class NCMHyperNet(nn.Module):
         require_dims(name, x, (3,), f"[B, M, d={self.in_features}]")
         if x.shape[-1] != self.in_features:
             raise ValueError(f"{name}: expected shape [B, M, d={self.in_features}], got {list(x.shape)}")
+        _require_finite(name, x)
         if y is not None:
             require_tensor("y_support", y)
             if y.is_floating_point() or y.shape != x.shape[:2]:
@@ -350,14 +368,19 @@ class ResidualProtoNet(nn.Module):
     class ``j``'s support features. The block starts as the identity, so the untrained network is
     nearest class mean on the raw input, like the hypernetwork: the two differ only in what is generated.
 
+    ``extra`` learned features (starting at zero) widen the block as in :class:`NCMHyperNet`, so the two can
+    be compared at the same size (lecture 02's 2-D tasks).
+
     Call: ``logits(x_support: [B, M, d], y_support: [B, M], x_query: [B, Q, d])`` → ``[B, Q, N]``.
     """
 
-    def __init__(self, in_features: int, n_way: int, hidden: int = 128):
+    def __init__(self, in_features: int, n_way: int, hidden: int = 128, extra: int = 0):
         super().__init__()
         self.in_features = require_positive_int("in_features", in_features)
         self.n_way = require_positive_int("n_way", n_way)
-        self.block = ResidualBlock(self.in_features, require_positive_int("hidden", hidden))
+        if isinstance(extra, bool) or not isinstance(extra, int) or extra < 0:
+            raise ValueError(f"extra: expected a non-negative integer, got {extra!r}")
+        self.block = ResidualBlock(self.in_features, require_positive_int("hidden", hidden), extra)
         self.log_scale = nn.Parameter(torch.zeros(()))
 
     def logits(self, x_support: torch.Tensor, y_support: torch.Tensor, x_query: torch.Tensor) -> torch.Tensor:
@@ -365,6 +388,7 @@ class ResidualProtoNet(nn.Module):
             require_float(name, x)
             if x.dim() != 3 or x.shape[-1] != self.in_features:
                 raise ValueError(f"{name}: expected shape [B, M, d={self.in_features}], got {list(x.shape)}")
+            _require_finite(name, x)
         return self.log_scale.exp() * prototype_logits(
             self.block(x_support), y_support, self.block(x_query), self.n_way
         )

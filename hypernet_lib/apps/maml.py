@@ -23,6 +23,7 @@ meta-batch of tasks in one vectorised call. The starting point may be shared by 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 
 import torch
@@ -55,9 +56,10 @@ def inner_loop(
             ``{name: [B, *shape]}`` one per task. Must name the module's parameters (all, or a subset:
             the others stay the module's own and are not adapted).
         x_support: ``[B, K, ...]`` inputs of the B tasks' support sets.
-        y_support: ``[B, K, ...]`` their targets (float for regression, int64 class ids for
-            ``F.cross_entropy``).
-        lr: inner learning rate α (>= 0).
+        y_support: ``[B, K, ...]`` their targets: float targets with exactly the shape of the module's
+            predictions (``[B, K, 1]`` for a one-output regressor; ``[B, K]`` is refused rather than
+            broadcast), or int64 class ids ``[B, K]`` for ``F.cross_entropy``. NaN and inf are refused.
+        lr: inner learning rate α (finite, >= 0).
         n_steps: number of inner steps S (>= 0).
         loss_fn: ``loss_fn(prediction, target) -> scalar`` for one task.
         first_order: treat inner gradients as constants (first-order MAML): the result still
@@ -84,11 +86,12 @@ def inner_loop(
         raise TypeError(f"loss_fn: expected a callable loss_fn(prediction, target), got {type(loss_fn).__name__}")
 
     def support_loss(p: Params, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return loss_fn(functional_call(module, p, (x,), strict=False), y)
+        return _task_loss(module, p, x, y, loss_fn, "y_support", n_tasks)
 
     support_grad = grad(support_loss)
 
     def one_task(p: Params, x: torch.Tensor, y: torch.Tensor) -> list[Params]:
+        # Only a trajectory keeps the iterates: first-order MAML then needs no memory per inner step.
         iterates = [p]
         for _ in range(n_steps):
             g = support_grad(p, x, y)
@@ -96,8 +99,8 @@ def inner_loop(
                 # The step still moves θ, but dθ'/dθ becomes the identity: no Hessian term.
                 g = {k: v.detach() for k, v in g.items()}
             p = {k: p[k] - lr * g[k] for k in p}
-            iterates.append(p)
-        return iterates if trajectory else iterates[-1:]
+            iterates = [*iterates, p] if trajectory else [p]
+        return iterates
 
     # A shared starting point is broadcast to every task (in_dims=None) instead of copied B times.
     out = vmap(one_task, in_dims=(0 if init_batch else None, 0, 0))(dict(params), x_support, y_support)
@@ -130,12 +133,16 @@ def finetune(
         raise ValueError(f"x, y: expected [K, ...] with the same K, got {list(x.shape)} and {list(y.shape)}")
     lr = _check_lr(lr)
     n_steps = _check_steps(n_steps)
+    _require_finite("x", x)
+    _require_finite("y", y)
+    if x.shape[0] == 0:
+        raise ValueError(f"x: expected at least one support example (K >= 1), got shape {list(x.shape)}")
     names = list(params)
     current = [params[n].detach() for n in names]
     for _ in range(n_steps):
         leaves = [t.requires_grad_() for t in current]
         with torch.enable_grad():
-            loss = loss_fn(functional_call(module, dict(zip(names, leaves)), (x,), strict=False), y)
+            loss = _task_loss(module, dict(zip(names, leaves)), x, y, loss_fn, "y", None)
             grads = torch.autograd.grad(loss, leaves)
         current = [(t - lr * g).detach() for t, g in zip(leaves, grads)]
     return dict(zip(names, current))
@@ -161,7 +168,7 @@ def maml_loss(
     """
     _check_query(x_support, x_query, y_query)
     adapted = inner_loop(module, params, x_support, y_support, lr, n_steps, loss_fn, first_order)
-    return query_losses(module, adapted, x_query, y_query, loss_fn).mean()
+    return _query_losses(module, adapted, x_query, y_query, loss_fn, ("x_query", "y_query")).mean()
 
 
 def query_losses(
@@ -172,15 +179,26 @@ def query_losses(
     loss_fn: LossFn = F.mse_loss,
 ) -> torch.Tensor:
     """Per-task loss of per-task parameters: ``params: {name: [B, *shape]}``, ``x, y: [B, N, ...]`` → ``[B]``."""
+    return _query_losses(module, params, x, y, loss_fn, ("x", "y"))
+
+
+def _query_losses(
+    module: nn.Module,
+    params: Mapping[str, torch.Tensor],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    loss_fn: LossFn,
+    names: tuple[str, str],
+) -> torch.Tensor:
     _check_module(module)
     spec = _spec_of(module, params)
     batch = spec.check(params)
-    n_tasks = _check_support(x, y, names=("x", "y"))
+    n_tasks = _check_support(x, y, names=names)
     if batch != (n_tasks,):
         raise ValueError(f"params: expected per-task tensors [B={n_tasks}, ...], got batch shape {list(batch)}")
 
     def one_task(p: Params, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
-        return loss_fn(functional_call(module, p, (xb,), strict=False), yb)
+        return _task_loss(module, p, xb, yb, loss_fn, names[1], n_tasks)
 
     return vmap(one_task)(dict(params), x, y)
 
@@ -190,7 +208,7 @@ class MAML(nn.Module):
 
     Args:
         target: the network to adapt (e.g. the 1-40-40-1 ReLU MLP of MAML's sinusoid experiment).
-        inner_lr: α, the inner-loop step size.
+        inner_lr: α, the inner-loop step size (finite, >= 0).
         inner_steps: S, the number of inner steps used in meta-training (and by default at test time).
         first_order: meta-train with first-order MAML.
         loss_fn: per-task loss, ``F.mse_loss`` for regression, ``F.cross_entropy`` for classification.
@@ -268,6 +286,32 @@ class MAML(nn.Module):
         return self.target(x)
 
 
+def _task_loss(
+    module: nn.Module,
+    params: Params,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    loss_fn: LossFn,
+    name: str,
+    n_tasks: int | None,
+) -> torch.Tensor:
+    """One task's loss; float targets must have the predictions' shape (MSE would broadcast [K] against [K, 1])."""
+    pred = functional_call(module, params, (x,), strict=False)
+    if y.is_floating_point() and pred.shape != y.shape:
+        lead = [] if n_tasks is None else [n_tasks]
+        hint = "; add .unsqueeze(-1)" if pred.shape == (*y.shape, 1) else ""
+        raise ValueError(
+            f"{name}: expected shape {[*lead, *pred.shape]} (the shape of the module's predictions), "
+            f"got {[*lead, *y.shape]}{hint}"
+        )
+    return loss_fn(pred, y)
+
+
+def _require_finite(name: str, t: torch.Tensor) -> None:
+    if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+        raise ValueError(f"{name}: expected finite numbers, got NaN or inf in a tensor of shape {list(t.shape)}")
+
+
 def _check_module(module: nn.Module) -> None:
     if not isinstance(module, nn.Module):
         raise TypeError(f"module: expected a torch.nn.Module, got {type(module).__name__}")
@@ -282,6 +326,12 @@ def _check_support(x: torch.Tensor, y: torch.Tensor, names: tuple[str, str] = ("
         raise ValueError(
             f"{names[1]}: expected shape [B={x.shape[0]}, K={x.shape[1]}, ...] to match {names[0]}, got {list(y.shape)}"
         )
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise ValueError(
+            f"{names[0]}: expected at least one task and one example per task (B, K >= 1), got {list(x.shape)}"
+        )
+    _require_finite(names[0], x)
+    _require_finite(names[1], y)
     return x.shape[0]
 
 
@@ -293,8 +343,8 @@ def _check_query(x_support: torch.Tensor, x_query: torch.Tensor, y_query: torch.
 
 
 def _check_lr(lr: float) -> float:
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr >= 0:
-        raise ValueError(f"lr: expected a non-negative number (the inner step size α), got {lr!r}")
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 <= lr < math.inf:
+        raise ValueError(f"lr: expected a finite non-negative number (the inner step size α), got {lr!r}")
     return float(lr)
 
 
