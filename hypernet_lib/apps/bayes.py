@@ -207,11 +207,15 @@ BayesHyperNet = FlowHyperNetwork | WeightNormFlowHyperNetwork
 KLMode = Literal["auto", "closed-form", "sampled"]
 
 
-def _kl(hnet: BayesHyperNet, prior: GaussianPrior, u: torch.Tensor, log_q: torch.Tensor, mode: KLMode) -> torch.Tensor:
+def _check_kl_mode(hnet: BayesHyperNet, mode: object) -> None:
     if mode not in ("auto", "closed-form", "sampled"):
         raise ValueError(f"kl: expected 'auto', 'closed-form' or 'sampled', got {mode!r}")
     if mode == "closed-form" and len(hnet.couplings):
         raise ValueError(f"kl: 'closed-form' needs a mean-field q (n_couplings=0), this one has {len(hnet.couplings)}")
+
+
+def _kl(hnet: BayesHyperNet, prior: GaussianPrior, u: torch.Tensor, log_q: torch.Tensor, mode: KLMode) -> torch.Tensor:
+    """The KL term: closed-form for a mean-field q unless ``mode="sampled"``, else ``log q(u_s) − log p(u_s)``."""
     if mode == "sampled" or len(hnet.couplings):
         return log_q - prior.log_prob(u)
     return gaussian_kl(*hnet.base_gaussian(), prior.std)
@@ -254,6 +258,7 @@ def elbo_terms(
     """
     prior = _check_bayes_inputs(hnet, prior, x, y)
     n_samples = require_positive_int("n_samples", n_samples)
+    _check_kl_mode(hnet, kl)
     eps = torch.randn(n_samples, hnet.z_dim, generator=generator).to(hnet.base_gaussian()[0])
     u, log_q = hnet.latent(eps)
     outputs = forward_samples(target, hnet.spec.split(hnet.weights_from(u)), x)
@@ -295,6 +300,7 @@ def fit_bayes_hypernet(
     n_samples = require_positive_int("n_samples", n_samples)
     lr, batch_size = _check_training(lr, batch_size, noise_std, likelihood)
     kl_weight = _number("kl_weight", kl_weight, low=0.0)
+    _check_kl_mode(hnet, kl)
     n_steps = require_positive_int("n_steps", n_steps)
     n_data = x.shape[0]
     trained = [*hnet.parameters(), *(p for p in prior.parameters() if p.requires_grad)]
