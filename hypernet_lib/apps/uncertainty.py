@@ -41,13 +41,7 @@ def regression_predictive(means: torch.Tensor, noise_std: float) -> tuple[torch.
 
     ``var = Var_s[f_s(x)] + σ²``: the spread between samples (epistemic) plus the noise (aleatoric).
     """
-    require_float("means", means)
-    require_dims("means", means, (2, 3), "[S, N] or [S, N, 1]")
-    if means.dim() == 3:
-        if means.shape[-1] != 1:
-            raise ValueError(f"means: expected a single output, shape [S, N, 1], got {list(means.shape)}")
-        means = means[..., 0]
-    _require_nonempty_finite("means", means)
+    means = _check_means(means)
     _require_number("noise_std", noise_std, positive=False)
     epistemic = means.var(dim=0, unbiased=False)
     return means.mean(0), (epistemic + noise_std**2).sqrt()
@@ -59,13 +53,7 @@ def regression_nll(means: torch.Tensor, noise_std: float, y: torch.Tensor) -> to
     The exact predictive density of the model average (not a Gaussian fitted to its mean and std), so a
     method is charged for every sample it spreads away from ``y``. ``σ = noise_std`` must be positive.
     """
-    require_float("means", means)
-    require_dims("means", means, (2, 3), "[S, N] or [S, N, 1]")
-    if means.dim() == 3:
-        if means.shape[-1] != 1:
-            raise ValueError(f"means: expected a single output, shape [S, N, 1], got {list(means.shape)}")
-        means = means[..., 0]
-    _require_nonempty_finite("means", means)
+    means = _check_means(means)
     noise_std = _require_number("noise_std", noise_std, positive=True)
     y = _check_values("y", y, means.shape[1])
     z = (y - means) / noise_std
@@ -158,6 +146,18 @@ def auroc(score_in: torch.Tensor, score_out: torch.Tensor) -> float:
     n_in, n_out = score_in.numel(), score_out.numel()
     u = ranks[n_in:].sum() - n_out * (n_out + 1) / 2
     return float(u / (n_in * n_out))
+
+
+def _check_means(means: torch.Tensor) -> torch.Tensor:
+    """Sampled regression outputs as ``[S, N]`` (``[S, N, 1]`` squeezed), non-empty and finite."""
+    require_float("means", means)
+    require_dims("means", means, (2, 3), "[S, N] or [S, N, 1]")
+    if means.dim() == 3:
+        if means.shape[-1] != 1:
+            raise ValueError(f"means: expected a single output, shape [S, N, 1], got {list(means.shape)}")
+        means = means[..., 0]
+    _require_nonempty_finite("means", means)
+    return means
 
 
 def _require_nonempty_finite(name: str, t: torch.Tensor) -> None:

@@ -144,17 +144,8 @@ class FlowHyperNetwork(HyperNetBase):
         hidden = widths_of("hidden", hidden)
         if n_couplings and dim < 2:
             raise ValueError(f"n_couplings: a coupling needs at least 2 numbers to split, the target has {dim}")
-        mu = torch.zeros(dim)
-        if init_from is not None:
-            if not isinstance(init_from, nn.Module):
-                raise TypeError(
-                    f"init_from: expected an nn.Module shaped like the target, got {type(init_from).__name__}"
-                )
-            own = dict(init_from.named_parameters())
-            missing = [n for n in spec.names if n not in own]
-            if missing:
-                raise ValueError(f"init_from: has no parameters {missing}; expected a module shaped like the target")
-            mu = spec.flatten({n: own[n].detach().float() for n in spec.names}).cpu()
+        own = _parameters_of(init_from, spec)
+        mu = torch.zeros(dim) if own is None else spec.flatten({n: own[n].float() for n in spec.names})
         self.mu = nn.Parameter(mu)
         # σ = softplus(ρ) keeps σ > 0 with well-behaved gradients near zero.
         self.rho = nn.Parameter(torch.full((dim,), math.log(math.expm1(init_std))))
@@ -277,26 +268,17 @@ class WeightNormFlowHyperNetwork(HyperNetBase):
         # fan_in 1 gives each scale the prior N(0, 1): a row of N(0, 1/fan_in) weights has norm ≈ 1.
         self._prior_spec = TargetSpec(ParamInfo(p.name, (p.shape[0],), 1, 1, False) for p in scaled)
         self.scaled = tuple(p.name for p in scaled)
-        own = None
-        if init_from is not None:
-            if not isinstance(init_from, nn.Module):
-                raise TypeError(
-                    f"init_from: expected an nn.Module shaped like the target, got {type(init_from).__name__}"
-                )
-            own = dict(init_from.named_parameters())
-            missing = [n for n in spec.names if n not in own]
-            if missing:
-                raise ValueError(f"init_from: has no parameters {missing}; expected a module shaped like the target")
+        own = _parameters_of(init_from, spec)
         directions, fixed, norms = [], [], []
         for p in spec.params:
             if p.name in self.scaled:
-                v = own[p.name].detach().float().cpu().clone() if own else torch.randn(p.shape, generator=generator)
+                v = own[p.name].float() if own else torch.randn(p.shape, generator=generator)
                 if not own:
                     v /= math.sqrt(p.fan_in)
                 directions.append(nn.Parameter(v))
                 norms.append(v.flatten(1).norm(dim=1))
             else:
-                fixed.append(nn.Parameter(own[p.name].detach().float().cpu().clone() if own else torch.zeros(p.shape)))
+                fixed.append(nn.Parameter(own[p.name].float() if own else torch.zeros(p.shape)))
         self.directions = nn.ParameterList(directions)
         self.fixed = nn.ParameterList(fixed)
         self.scales = FlowHyperNetwork(
@@ -354,6 +336,19 @@ class WeightNormFlowHyperNetwork(HyperNetBase):
         eps = torch.randn(n_samples, self.z_dim, generator=generator).to(self.scales.mu)
         theta, log_q = self.transform(eps)
         return self.spec.split(theta), log_q
+
+
+def _parameters_of(init_from: nn.Module | None, spec: TargetSpec) -> dict[str, torch.Tensor] | None:
+    """``init_from``'s parameters as detached CPU copies (``None`` for ``None``), checked against ``spec``."""
+    if init_from is None:
+        return None
+    if not isinstance(init_from, nn.Module):
+        raise TypeError(f"init_from: expected an nn.Module shaped like the target, got {type(init_from).__name__}")
+    own = {n: p.detach().cpu().clone() for n, p in init_from.named_parameters()}
+    missing = [n for n in spec.names if n not in own]
+    if missing:
+        raise ValueError(f"init_from: has no parameters {missing}; expected a module shaped like the target")
+    return own
 
 
 def _check_flat(name: str, t: torch.Tensor, dim: int) -> None:
