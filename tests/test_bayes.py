@@ -408,6 +408,12 @@ def test_rejects_bad_construction_arguments(small):
         AffineCoupling(torch.tensor([0, 1]), torch.tensor([1, 2]))
 
 
+@pytest.mark.parametrize("kwargs", [{"gain": float("inf")}, {"gain": 0.0}, {"bias_std": float("nan")}, {"gain": True}])
+def test_prior_refuses_a_scale_that_is_not_a_positive_finite_number(small, kwargs):
+    with pytest.raises(ValueError, match=r"(gain|bias_std): expected a finite number > 0"):
+        GaussianPrior(describe(small), **kwargs)
+
+
 def test_rejects_bad_likelihood_inputs():
     with pytest.raises(ValueError, match="likelihood: expected 'categorical' or 'gaussian', got 'poisson'"):
         log_likelihood(torch.randn(2, 3, 1), torch.randn(3, 1), "poisson")

@@ -63,8 +63,8 @@ def prior_std(spec: TargetSpec, gain: float = 1.0, bias_std: float = 1.0) -> tor
     """
     if not isinstance(spec, TargetSpec):
         raise TypeError(f"spec: expected a TargetSpec (from describe(module)), got {type(spec).__name__}")
-    if not gain > 0 or not bias_std > 0:
-        raise ValueError(f"gain, bias_std: expected positive numbers, got {gain!r}, {bias_std!r}")
+    gain = _number("gain", gain, low=0.0, low_inclusive=False)
+    bias_std = _number("bias_std", bias_std, low=0.0, low_inclusive=False)
     parts = [torch.full((p.numel,), bias_std if p.is_bias else gain / math.sqrt(p.fan_in)) for p in spec.params]
     return torch.cat(parts)
 
