@@ -125,5 +125,33 @@ def test_rejects_bad_arguments():
         dropout_weight_samples(mlp((2, 4, 2)), 3)
     with pytest.raises(TypeError, match="model: expected an nn.Sequential"):
         dropout_weight_samples(nn.Linear(2, 2), 3)
-    with pytest.raises(ValueError, match="x, y: expected the same number of points, got 4 and 3"):
+    with pytest.raises(ValueError, match=r"x, y: expected the same number of points, got shapes \[4, 2\] and \[3\]"):
         fit_ensemble(DeepEnsemble(mlp((2, 2))), torch.randn(4, 2), torch.zeros(3, dtype=torch.int64), "categorical", 1)
+
+
+@pytest.mark.parametrize(
+    "kwargs, says",
+    [
+        ({"lr": float("inf")}, "lr: expected a finite number > 0, got inf"),
+        ({"lr": -1e-3}, "lr: expected a finite number > 0, got -0.001"),
+        ({"batch_size": 0}, "batch_size: expected a positive integer, got 0"),
+        ({"weight_decay": float("nan")}, "weight_decay: expected a finite number >= 0, got nan"),
+        ({"weight_decay": -0.1}, "weight_decay: expected a finite number >= 0, got -0.1"),
+    ],
+)
+@pytest.mark.parametrize("which", ["ensemble", "dropout"])
+def test_baseline_training_refuses_bad_hyperparameters(which, kwargs, says):
+    x, y = torch.randn(8, 2), torch.randint(0, 2, (8,))
+    with pytest.raises(ValueError, match=says):
+        if which == "ensemble":
+            fit_ensemble(DeepEnsemble(mlp((2, 4, 2))), x, y, "categorical", 2, progress=False, **kwargs)
+        else:
+            fit_mc_dropout(mlp((2, 4, 2), dropout=0.2), x, y, "categorical", 2, progress=False, **kwargs)
+
+
+def test_baseline_training_refuses_nan_data_and_a_missing_noise_std():
+    x, y = torch.randn(8, 2), torch.randn(8, 1)
+    with pytest.raises(ValueError, match="x, y: contain NaN or inf"):
+        fit_ensemble(DeepEnsemble(mlp((2, 4, 1))), x, y.clone().fill_(float("nan")), "gaussian", 2, noise_std=0.1)
+    with pytest.raises(ValueError, match="noise_std: expected a finite number > 0, got None"):
+        fit_mc_dropout(mlp((2, 4, 1), dropout=0.2), x, y, "gaussian", 2)

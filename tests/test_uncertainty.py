@@ -13,8 +13,10 @@ from hypernet_lib.apps.uncertainty import (
     calibration_bins,
     classification_predictive,
     expected_calibration_error,
+    interval_coverage,
     nll,
     predictive_entropy,
+    regression_nll,
     regression_predictive,
 )
 
@@ -36,6 +38,24 @@ def test_regression_predictive_adds_the_spread_between_samples_to_the_noise():
     mean, std = regression_predictive(means[..., None], noise_std=0.5)
     torch.testing.assert_close(mean, torch.tensor([2.0, 0.0]))
     torch.testing.assert_close(std, torch.tensor([math.sqrt(1.0 + 0.25), 0.5]))
+
+
+def test_regression_nll_is_the_log_density_of_the_mixture_of_the_samples():
+    means = torch.tensor([[0.0, 1.0], [2.0, 1.0]])  # [S=2, N=2]
+    y = torch.tensor([0.5, 1.0])
+    normal = torch.distributions.Normal
+    expected = -torch.log(0.5 * normal(means[:, 0], 0.5).log_prob(y[0]).exp().sum())
+    torch.testing.assert_close(regression_nll(means, 0.5, y)[0], expected)
+    torch.testing.assert_close(
+        regression_nll(means[..., None], 0.5, y[:, None])[1], -normal(1.0, 0.5).log_prob(torch.tensor(1.0))
+    )
+
+
+def test_interval_coverage_counts_the_values_inside_mean_plus_minus_k_std():
+    mean, std = torch.zeros(4), torch.ones(4)
+    y = torch.tensor([0.5, -1.9, 2.1, -3.0])
+    torch.testing.assert_close(interval_coverage(mean, std, y), torch.tensor([1.0, 1.0, 0.0, 0.0]))
+    torch.testing.assert_close(interval_coverage(mean, std, y, k=3.0), torch.ones(4))
 
 
 def test_entropy_is_log_c_for_uniform_and_zero_for_certain():
@@ -111,3 +131,43 @@ def test_rejects_wrong_shapes_and_dtypes():
         auroc(torch.rand(3), torch.rand(0))
     with pytest.raises(ValueError, match="n_bins: expected a positive integer, got 0"):
         expected_calibration_error(torch.full((2, 2), 0.5), torch.tensor([0, 1]), n_bins=0)
+
+
+# Issue-19 style: a metric handed the wrong thing must say so, never return a plausible number.
+LOGITS = torch.tensor([[2.0, -1.0, 0.5], [0.1, 0.3, -2.0]])
+LABELS = torch.tensor([0, 1])
+PROBS = LOGITS.softmax(-1)
+EMPTY = torch.zeros(0, 3)
+
+
+@pytest.mark.parametrize(
+    "call, says",
+    [
+        (lambda: expected_calibration_error(LOGITS, LABELS), "probs: expected class probabilities, got negative values"),
+        (lambda: nll(LOGITS.abs(), LABELS), "probs: expected every row to sum to 1, got row sums from"),
+        (lambda: accuracy(LOGITS, LABELS), "pass probabilities, e.g. classification_predictive"),
+        (lambda: predictive_entropy(LOGITS.exp()), "probs: expected every row to sum to 1"),
+        (lambda: calibration_bins(PROBS.clone().fill_(float("nan")), LABELS), "probs: contains NaN or inf"),
+        (lambda: expected_calibration_error(EMPTY, torch.zeros(0, dtype=torch.int64)), "probs: expected at least one value"),
+        (lambda: accuracy(EMPTY, torch.zeros(0, dtype=torch.int64)), "probs: expected at least one value"),
+        (lambda: nll(PROBS, torch.tensor([0, 3])), r"y: expected class labels in \[0, 3\), got values from 0 to 3"),
+        (lambda: auroc(torch.tensor([0.1, float("nan")]), torch.rand(3)), "score_in: contains NaN or inf"),
+        (lambda: auroc(torch.rand(3), torch.tensor([float("inf")])), "score_out: contains NaN or inf"),
+        (lambda: classification_predictive(torch.full((2, 3, 4), float("nan"))), "logits: contains NaN or inf"),
+        (lambda: classification_predictive(torch.zeros(0, 3, 4)), "logits: expected at least one value"),
+        (lambda: regression_predictive(torch.zeros(4, 0), 0.1), "means: expected at least one value"),
+        (lambda: regression_predictive(torch.zeros(4, 3), float("nan")), "noise_std: expected a finite number >= 0, got nan"),
+        (lambda: regression_nll(torch.zeros(4, 3), 0.0, torch.zeros(3)), "noise_std: expected a finite number > 0, got 0.0"),
+        (lambda: regression_nll(torch.zeros(4, 3), 0.1, torch.zeros(2)), "y: expected 3 values"),
+        (lambda: interval_coverage(torch.zeros(3), -torch.ones(3), torch.zeros(3)), "std: expected standard deviations >= 0"),
+        (lambda: interval_coverage(torch.zeros(3), torch.ones(3), torch.zeros(3), k=float("inf")), "k: expected a finite number > 0"),
+    ],
+    ids=[
+        "ece-of-logits", "nll-of-unnormalised", "accuracy-of-logits", "entropy-of-exp-logits", "nan-probs",
+        "ece-of-nothing", "accuracy-of-nothing", "label-out-of-range", "nan-score", "inf-score", "nan-logits",
+        "no-logits", "no-points", "nan-noise", "zero-noise", "y-length", "negative-std", "infinite-k",
+    ],
+)  # fmt: skip
+def test_metrics_refuse_what_would_give_a_silently_wrong_number(call, says):
+    with pytest.raises(ValueError, match=says):
+        call()

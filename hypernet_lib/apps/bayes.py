@@ -9,21 +9,19 @@ evidence lower bound (ELBO),
 which needs ``log q_φ(θ)``, the log-density of the generated weights. For a generic
 hypernetwork that density is intractable. Following Krueger et al. (2017, "Bayesian
 Hypernetworks") we make ``h_φ`` *invertible*, a normalizing flow, so the density is exact by
-the change of variables formula:
+the change of variables formula (:mod:`hypernet_lib.hypernets.flow`):
 
     θ = h_φ(ε) = μ + σ ⊙ f_K ∘ … ∘ f_1(ε)
     log q_φ(θ) = log N(ε; 0, I) − Σ_k log|det ∂f_k/∂u| − Σ_i log σ_i .
 
-Each ``f_k`` is an affine coupling layer (Dinh, Sohl-Dickstein & Bengio 2017, RealNVP): it
-leaves half of the coordinates alone and scales and shifts the other half by amounts computed
-from the first half, so its Jacobian is triangular and its log-determinant is the sum of the
-log-scales. With ``K = 0`` couplings the flow is the mean-field Gaussian of Bayes by Backprop
-(Blundell et al. 2015); the couplings add correlations between weights on top of it.
+With ``K = 0`` couplings the flow is the mean-field Gaussian of Bayes by Backprop (Blundell et al.
+2015), whose KL against the Gaussian prior is closed-form (:func:`gaussian_kl`, used automatically);
+with couplings the KL is the Monte Carlo average of ``log q − log p`` over the weight samples.
+:class:`~hypernet_lib.hypernets.flow.WeightNormFlowHyperNetwork` is Krueger et al.'s scalable variant:
+the flow runs over one weight-norm scale per unit only. Both expose ``latent`` / ``weights_from`` /
+``prior_spec``, and the prior is over ``prior_spec`` (``θ`` itself, or the scales).
 
-The flow itself is :class:`hypernet_lib.hypernets.FlowHyperNetwork`; this module holds the prior, the
-likelihoods, the ELBO and its training loop, and the baselines below.
-
-The baselines a Bayesian hypernetwork must beat, on the same target network.
+This module holds the prior, the likelihoods, the ELBO and its training loop, and the baselines:
 
 * Deep ensemble (Lakshminarayanan, Pritzel & Blundell 2017): ``M`` copies of the target, each
   initialised independently and trained on its own shuffling of the data. The members are
@@ -34,7 +32,7 @@ The baselines a Bayesian hypernetwork must beat, on the same target network.
   that literal: a mask on a layer's inputs is a mask on the next weight matrix's columns).
 
 The targets are built with :func:`hypernet_lib.mlp` and ``dropout=p`` (``p = 0`` for the methods without
-dropout), so all three have the same parameter names and share one :class:`~hypernet_lib.TargetSpec`.
+dropout), so all of them have the same parameter names and share one :class:`~hypernet_lib.TargetSpec`.
 """
 
 from __future__ import annotations
@@ -48,7 +46,7 @@ import torch
 from torch import nn
 
 from .._checks import require_dims, require_float, require_positive_int, require_tensor
-from ..hypernets.flow import FlowHyperNetwork
+from ..hypernets.flow import FlowHyperNetwork, WeightNormFlowHyperNetwork
 from ..target import TargetSpec, describe, functional_forward
 from ..train import cosine_schedule, fit, minibatch_indices
 
@@ -65,8 +63,8 @@ def prior_std(spec: TargetSpec, gain: float = 1.0, bias_std: float = 1.0) -> tor
     """
     if not isinstance(spec, TargetSpec):
         raise TypeError(f"spec: expected a TargetSpec (from describe(module)), got {type(spec).__name__}")
-    if not gain > 0 or not bias_std > 0:
-        raise ValueError(f"gain, bias_std: expected positive numbers, got {gain!r}, {bias_std!r}")
+    gain = _number("gain", gain, low=0.0, low_inclusive=False)
+    bias_std = _number("bias_std", bias_std, low=0.0, low_inclusive=False)
     parts = [torch.full((p.numel,), bias_std if p.is_bias else gain / math.sqrt(p.fan_in)) for p in spec.params]
     return torch.cat(parts)
 
@@ -162,37 +160,114 @@ def log_likelihood(
     raise ValueError(f"likelihood: expected 'categorical' or 'gaussian', got {likelihood!r}")
 
 
-def negative_elbo(
-    log_lik: torch.Tensor,
-    log_q: torch.Tensor,
-    log_prior: torch.Tensor,
-    n_batch: int,
-    n_data: int,
-    kl_weight: float = 1.0,
-) -> torch.Tensor:
-    """Monte Carlo ``−ELBO / N`` from ``S`` weight samples (all ``[S]``).
+def gaussian_kl(mu: torch.Tensor, sigma: torch.Tensor, prior_std: torch.Tensor) -> torch.Tensor:
+    """Closed-form ``KL(N(μ, diag σ²) ‖ N(0, diag s²))``, summed: ``μ, σ, s: [D] → []``.
 
-    ``log_lik`` is summed over a minibatch of ``n_batch`` of the ``n_data`` points, so it is
-    rescaled to the whole data set; the KL estimate ``mean_s(log q − log p)`` uses the same
-    samples. Dividing by ``N`` makes the number comparable to an ordinary mean loss.
-    ``kl_weight < 1`` gives a tempered (cold) posterior; the lecture keeps ``1``.
+    ``Σ_i [log(s_i/σ_i) + (σ_i² + μ_i²) / (2 s_i²) − 1/2]``: the KL of a mean-field Gaussian (a flow with
+    no couplings) against the Gaussian prior, with no Monte Carlo noise.
     """
-    for name, t in (("log_lik", log_lik), ("log_q", log_q), ("log_prior", log_prior)):
+    for name, t in (("mu", mu), ("sigma", sigma), ("prior_std", prior_std)):
         require_float(name, t)
-        require_dims(name, t, (1,), "[S]")
-    if not (log_lik.shape == log_q.shape == log_prior.shape):
+        require_dims(name, t, (1,), "[D]")
+    if not (mu.shape == sigma.shape == prior_std.shape):
         raise ValueError(
-            f"log_lik, log_q, log_prior: expected equal shapes [S], got "
-            f"{list(log_lik.shape)}, {list(log_q.shape)}, {list(log_prior.shape)}"
+            f"mu, sigma, prior_std: expected equal shapes [D], got {list(mu.shape)}, {list(sigma.shape)}, "
+            f"{list(prior_std.shape)}"
+        )
+    ratio = (sigma / prior_std).pow(2)
+    return 0.5 * (ratio + (mu / prior_std).pow(2) - 1 - torch.log(ratio)).sum()
+
+
+def negative_elbo(
+    log_lik: torch.Tensor, kl: torch.Tensor, n_batch: int, n_data: int, kl_weight: float = 1.0
+) -> torch.Tensor:
+    """``−ELBO / N`` from ``S`` weight samples: ``log_lik: [S]``, ``kl: []`` (closed form) or ``[S]``.
+
+    ``log_lik`` is summed over a minibatch of ``n_batch`` of the ``n_data`` points, so it is rescaled to
+    the whole data set. ``kl`` is either the closed-form KL (a scalar, :func:`gaussian_kl`) or, per
+    sample, ``log q(u_s) − log p(u_s)``, whose mean is an unbiased Monte Carlo estimate of it. Dividing by
+    ``N`` makes the number comparable to an ordinary mean loss. ``kl_weight < 1`` down-weights the KL:
+    its optimum over all ``q`` is ``∝ p(D|θ)^(1/kl_weight) p(θ)``, a *tempered-likelihood* posterior (not
+    Wenzel et al.'s cold posterior, which tempers the prior too); the lecture keeps ``1``.
+    """
+    require_float("log_lik", log_lik)
+    require_dims("log_lik", log_lik, (1,), "[S]")
+    require_float("kl", kl)
+    if kl.dim() not in (0, 1) or (kl.dim() == 1 and kl.shape != log_lik.shape):
+        raise ValueError(
+            f"kl: expected a scalar (closed form) or one value per sample {list(log_lik.shape)}, got {list(kl.shape)}"
         )
     n_batch = require_positive_int("n_batch", n_batch)
     n_data = require_positive_int("n_data", n_data)
-    kl = (log_q - log_prior).mean()
-    return -log_lik.mean() / n_batch + kl_weight * kl / n_data
+    kl_weight = _number("kl_weight", kl_weight, low=0.0)
+    return -log_lik.mean() / n_batch + kl_weight * kl.mean() / n_data
+
+
+BayesHyperNet = FlowHyperNetwork | WeightNormFlowHyperNetwork
+KLMode = Literal["auto", "closed-form", "sampled"]
+
+
+def _check_kl_mode(hnet: BayesHyperNet, mode: object) -> None:
+    if mode not in ("auto", "closed-form", "sampled"):
+        raise ValueError(f"kl: expected 'auto', 'closed-form' or 'sampled', got {mode!r}")
+    if mode == "closed-form" and len(hnet.couplings):
+        raise ValueError(f"kl: 'closed-form' needs a mean-field q (n_couplings=0), this one has {len(hnet.couplings)}")
+
+
+def _kl(hnet: BayesHyperNet, prior: GaussianPrior, u: torch.Tensor, log_q: torch.Tensor, mode: KLMode) -> torch.Tensor:
+    """The KL term: closed-form for a mean-field q unless ``mode="sampled"``, else ``log q(u_s) − log p(u_s)``."""
+    if mode == "sampled" or len(hnet.couplings):
+        return log_q - prior.log_prob(u)
+    return gaussian_kl(*hnet.base_gaussian(), prior.std)
+
+
+def _check_bayes_inputs(hnet: object, prior: object, x: torch.Tensor, y: torch.Tensor) -> GaussianPrior:
+    if not isinstance(hnet, (FlowHyperNetwork, WeightNormFlowHyperNetwork)):
+        raise TypeError(f"hnet: expected a FlowHyperNetwork or WeightNormFlowHyperNetwork, got {type(hnet).__name__}")
+    _check_xy(x, y)
+    if prior is None:
+        return GaussianPrior(hnet.prior_spec).to(hnet.base_gaussian()[0])
+    if not isinstance(prior, GaussianPrior):
+        raise TypeError(f"prior: expected a GaussianPrior or None, got {type(prior).__name__}")
+    if prior.spec.num_params != hnet.prior_spec.num_params:
+        raise ValueError(
+            f"prior: expected a prior over the {hnet.prior_spec.num_params} numbers q is a density over "
+            f"(GaussianPrior(hnet.prior_spec)), got one over {prior.spec.num_params}"
+        )
+    return prior
+
+
+@torch.no_grad()
+def elbo_terms(
+    hnet: BayesHyperNet,
+    target: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    likelihood: Likelihood,
+    prior: GaussianPrior | None = None,
+    noise_std: float | None = None,
+    n_samples: int = 1000,
+    kl: KLMode = "auto",
+    generator: torch.Generator | None = None,
+) -> tuple[float, float]:
+    """The two terms of ``−ELBO / N`` on the whole data set: ``(data term, KL term)``, nats per point.
+
+    Data term ``E_q[−log p(D|θ)] / N`` from ``n_samples`` weight samples; KL term ``KL(q ‖ p) / N``, in
+    closed form for a mean-field ``q`` (``kl="auto"``) and from the same samples otherwise. Their sum is
+    ``−ELBO / N`` (lecture 06 reads the two terms separately).
+    """
+    prior = _check_bayes_inputs(hnet, prior, x, y)
+    n_samples = require_positive_int("n_samples", n_samples)
+    _check_kl_mode(hnet, kl)
+    eps = torch.randn(n_samples, hnet.z_dim, generator=generator).to(hnet.base_gaussian()[0])
+    u, log_q = hnet.latent(eps)
+    outputs = forward_samples(target, hnet.spec.split(hnet.weights_from(u)), x)
+    data = -log_likelihood(outputs, y, likelihood, noise_std).mean() / x.shape[0]
+    return float(data), float(_kl(hnet, prior, u, log_q, kl).mean()) / x.shape[0]
 
 
 def fit_bayes_hypernet(
-    hnet: FlowHyperNetwork,
+    hnet: BayesHyperNet,
     target: nn.Module,
     x: torch.Tensor,
     y: torch.Tensor,
@@ -204,48 +279,55 @@ def fit_bayes_hypernet(
     noise_std: float | None = None,
     prior: GaussianPrior | None = None,
     kl_weight: float = 1.0,
+    kl: KLMode = "auto",
     cosine: bool = False,
     generator: torch.Generator | None = None,
     progress: bool | None = None,
-) -> list[float]:
-    """Maximise the ELBO with Adam; return ``−ELBO / N`` at steps 0, 10, 20, … and the last step.
+) -> dict[str, list[float]]:
+    """Maximise the ELBO with Adam; return its terms at steps 0, 10, 20, … and the last step.
 
-    ``x: [N, ...]``, ``y``: as :func:`log_likelihood` expects. ``prior``: a :class:`GaussianPrior`
-    (default: fixed, :func:`prior_std` of the spec); if its scales require grad they are trained too.
-    Each step draws ``n_samples`` networks. ``cosine``: decay the learning rate to zero on a cosine
-    over ``n_steps`` (the Monte Carlo gradient never vanishes, so a constant rate keeps jittering
-    around the optimum; decaying it lets the last steps average that noise out).
+    ``x: [N, ...]``, ``y``: as :func:`log_likelihood` expects. ``prior``: a :class:`GaussianPrior` over
+    ``hnet.prior_spec`` (default: fixed, :func:`prior_std`); if its scales require grad they are trained
+    too (empirical Bayes). Each step draws ``n_samples`` networks. ``kl``: ``"auto"`` uses the closed-form
+    KL when ``q`` is mean-field (no couplings) and the Monte Carlo estimate otherwise. ``cosine``: decay
+    the learning rate to zero on a cosine over ``n_steps`` (the Monte Carlo gradient never vanishes, so a
+    constant rate keeps jittering around the optimum; decaying it lets the last steps average that noise out).
+
+    Returns ``{"neg_elbo": [...], "data": [...], "kl": [...]}``: ``−ELBO / N`` and its two terms (the
+    minibatch's data term per point, the unweighted ``KL / N``), all logged at the same steps.
     """
-    if not isinstance(hnet, FlowHyperNetwork):
-        raise TypeError(f"hnet: expected a FlowHyperNetwork, got {type(hnet).__name__}")
-    require_float("x", x)
-    require_tensor("y", y)
-    if x.shape[0] != y.shape[0]:
-        raise ValueError(f"x, y: expected the same number of points, got {x.shape[0]} and {y.shape[0]}")
+    prior = _check_bayes_inputs(hnet, prior, x, y)
     n_samples = require_positive_int("n_samples", n_samples)
-    if prior is None:
-        prior = GaussianPrior(hnet.spec).to(hnet.mu)
-    if not isinstance(prior, GaussianPrior):
-        raise TypeError(f"prior: expected a GaussianPrior or None, got {type(prior).__name__}")
+    lr, batch_size = _check_training(lr, batch_size, noise_std, likelihood)
+    kl_weight = _number("kl_weight", kl_weight, low=0.0)
+    _check_kl_mode(hnet, kl)
+    n_steps = require_positive_int("n_steps", n_steps)
     n_data = x.shape[0]
     trained = [*hnet.parameters(), *(p for p in prior.parameters() if p.requires_grad)]
     opt = torch.optim.Adam(trained, lr=lr)
     schedule = cosine_schedule(opt, n_steps, cosine)
+    terms: dict[str, list[float]] = {"data": [], "kl": []}
+    reference = hnet.base_gaussian()[0]
 
-    def step(_: int) -> torch.Tensor:
+    def step(i: int) -> torch.Tensor:
         idx = minibatch_indices(n_data, batch_size, generator).to(x.device)
-        eps = torch.randn(n_samples, hnet.z_dim, generator=generator).to(hnet.mu)
-        theta, log_q = hnet.transform(eps)
-        outputs = forward_samples(target, hnet.spec.split(theta), x[idx])
+        eps = torch.randn(n_samples, hnet.z_dim, generator=generator).to(reference)
+        u, log_q = hnet.latent(eps)
+        outputs = forward_samples(target, hnet.spec.split(hnet.weights_from(u)), x[idx])
         log_lik = log_likelihood(outputs, y[idx], likelihood, noise_std)
-        loss = negative_elbo(log_lik, log_q, prior.log_prob(theta), idx.numel(), n_data, kl_weight)
+        kl_value = _kl(hnet, prior, u, log_q, kl)
+        loss = negative_elbo(log_lik, kl_value, idx.numel(), n_data, kl_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         schedule.step()
+        if i % 10 == 0 or i == n_steps - 1:
+            terms["data"].append(float(-log_lik.detach().mean()) / idx.numel())
+            terms["kl"].append(float(kl_value.detach().mean()) / n_data)
         return loss.detach()
 
-    return fit(step, n_steps, desc="Bayesian hypernetwork", log_every=10, progress=progress)
+    losses = fit(step, n_steps, desc="Bayesian hypernetwork", log_every=10, progress=progress)
+    return {"neg_elbo": losses, **terms}
 
 
 def _reset(module: nn.Module) -> nn.Module:
@@ -312,6 +394,8 @@ def fit_ensemble(
     if not isinstance(ensemble, DeepEnsemble):
         raise TypeError(f"ensemble: expected a DeepEnsemble, got {type(ensemble).__name__}")
     _check_xy(x, y)
+    lr, batch_size = _check_training(lr, batch_size, noise_std, likelihood)
+    weight_decay = _number("weight_decay", weight_decay, low=0.0)
     opt = torch.optim.AdamW(ensemble.parameters(), lr=lr, weight_decay=weight_decay)
     schedule = cosine_schedule(opt, n_steps, cosine)
     n_data, n_members = x.shape[0], ensemble.n_members
@@ -384,6 +468,8 @@ def fit_mc_dropout(
     if not isinstance(model, nn.Module):
         raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
     _check_xy(x, y)
+    lr, batch_size = _check_training(lr, batch_size, noise_std, likelihood)
+    weight_decay = _number("weight_decay", weight_decay, low=0.0)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     schedule = cosine_schedule(opt, n_steps, cosine)
     n_data = x.shape[0]
@@ -407,5 +493,27 @@ def fit_mc_dropout(
 def _check_xy(x: torch.Tensor, y: torch.Tensor) -> None:
     require_float("x", x)
     require_tensor("y", y)
-    if x.shape[0] != y.shape[0]:
-        raise ValueError(f"x, y: expected the same number of points, got {x.shape[0]} and {y.shape[0]}")
+    if x.dim() == 0 or y.dim() == 0 or x.shape[0] != y.shape[0]:
+        raise ValueError(f"x, y: expected the same number of points, got shapes {list(x.shape)} and {list(y.shape)}")
+    if x.shape[0] == 0:
+        raise ValueError("x, y: expected at least one training point, got none")
+    if not bool(torch.isfinite(x).all()) or (y.is_floating_point() and not bool(torch.isfinite(y).all())):
+        raise ValueError("x, y: contain NaN or inf; every training point must be finite")
+
+
+def _number(name: str, value: object, low: float, low_inclusive: bool = True) -> float:
+    """A finite real number ``>= low`` (``> low`` unless ``low_inclusive``); NaN, inf and bools refused."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < low or (value == low and not low_inclusive):
+        bound = f">= {low:g}" if low_inclusive else f"> {low:g}"
+        raise ValueError(f"{name}: expected a finite number {bound}, got {value!r}")
+    return float(value)
+
+
+def _check_training(lr: object, batch_size: object, noise_std: object, likelihood: str) -> tuple[float, int | None]:
+    lr = _number("lr", lr, low=0.0, low_inclusive=False)
+    if batch_size is not None:
+        batch_size = require_positive_int("batch_size", batch_size)
+    if likelihood == "gaussian":
+        _number("noise_std", noise_std, low=0.0, low_inclusive=False)
+    return lr, batch_size

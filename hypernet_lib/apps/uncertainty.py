@@ -9,7 +9,12 @@ one predictive distribution:
 
 and the metrics below score it: negative log-likelihood (NLL), accuracy, expected calibration
 error (ECE; Naeini et al. 2015, Guo et al. 2017) and the area under the ROC curve (AUROC) for
-telling in-distribution from out-of-distribution inputs by a score such as predictive entropy.
+telling in-distribution from out-of-distribution inputs by a score such as predictive entropy; for
+regression, the NLL of a value under the predictive mixture and the coverage of a ±kσ interval.
+
+Every metric refuses what would give a silently wrong number: logits passed where probabilities are
+expected (negative values, rows not summing to 1), NaN or inf, and empty input (an ECE of 0 for no
+data would read as "perfectly calibrated").
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ def classification_predictive(logits: torch.Tensor) -> torch.Tensor:
     """Model average of ``S`` samples: ``logits: [S, N, C] → probs: [N, C]``."""
     require_float("logits", logits)
     require_dims("logits", logits, (3,), "[S, N, C]")
+    _require_nonempty_finite("logits", logits)
     # log-mean-exp of log-probabilities: stable even when one sample is very confident.
     log_p = torch.logsumexp(torch.log_softmax(logits, dim=-1), dim=0) - math.log(logits.shape[0])
     return log_p.exp()
@@ -35,16 +41,39 @@ def regression_predictive(means: torch.Tensor, noise_std: float) -> tuple[torch.
 
     ``var = Var_s[f_s(x)] + σ²``: the spread between samples (epistemic) plus the noise (aleatoric).
     """
-    require_float("means", means)
-    require_dims("means", means, (2, 3), "[S, N] or [S, N, 1]")
-    if means.dim() == 3:
-        if means.shape[-1] != 1:
-            raise ValueError(f"means: expected a single output, shape [S, N, 1], got {list(means.shape)}")
-        means = means[..., 0]
-    if not noise_std >= 0:
-        raise ValueError(f"noise_std: expected a number >= 0, got {noise_std!r}")
+    means = _check_means(means)
+    _require_number("noise_std", noise_std, positive=False)
     epistemic = means.var(dim=0, unbiased=False)
     return means.mean(0), (epistemic + noise_std**2).sqrt()
+
+
+def regression_nll(means: torch.Tensor, noise_std: float, y: torch.Tensor) -> torch.Tensor:
+    """``−log p(y | x)`` under the mixture ``(1/S) Σ_s N(y; f_s(x), σ²)``, per point: ``[S, N(, 1)], [N] → [N]``.
+
+    The exact predictive density of the model average (not a Gaussian fitted to its mean and std), so a
+    method is charged for every sample it spreads away from ``y``. ``σ = noise_std`` must be positive.
+    """
+    means = _check_means(means)
+    noise_std = _require_number("noise_std", noise_std, positive=True)
+    y = _check_values("y", y, means.shape[1])
+    z = (y - means) / noise_std
+    log_n = -0.5 * z.pow(2) - math.log(noise_std) - 0.5 * math.log(2 * math.pi)
+    return -(torch.logsumexp(log_n, dim=0) - math.log(means.shape[0]))
+
+
+def interval_coverage(mean: torch.Tensor, std: torch.Tensor, y: torch.Tensor, k: float = 2.0) -> torch.Tensor:
+    """Whether ``y`` lies in ``mean ± k·std``, per point: ``[N], [N], [N] → [N]`` (float 0/1).
+
+    Averaged over a region it is the coverage of the interval: about 0.95 for ``k = 2`` when the
+    predictive distribution is Gaussian and calibrated; far below it where a method is confidently wrong.
+    """
+    mean = _check_values("mean", mean, None)
+    std = _check_values("std", std, mean.shape[0])
+    y = _check_values("y", y, mean.shape[0])
+    if bool((std < 0).any()):
+        raise ValueError("std: expected standard deviations >= 0, got a negative value")
+    k = _require_number("k", k, positive=True)
+    return ((y - mean).abs() <= k * std).to(mean.dtype)
 
 
 def predictive_entropy(probs: torch.Tensor) -> torch.Tensor:
@@ -103,6 +132,8 @@ def auroc(score_in: torch.Tensor, score_out: torch.Tensor) -> float:
         require_dims(name, s, (1,), "[n]")
         if s.numel() == 0:
             raise ValueError(f"{name}: expected at least one score, got none")
+        if not bool(torch.isfinite(s).all()):
+            raise ValueError(f"{name}: contains NaN or inf; every score must be a finite number")
     scores = torch.cat([score_in, score_out]).double()
     # Average ranks (1-based) so tied scores share their rank: exact for ties.
     sorted_scores, order = torch.sort(scores)
@@ -117,9 +148,62 @@ def auroc(score_in: torch.Tensor, score_out: torch.Tensor) -> float:
     return float(u / (n_in * n_out))
 
 
+def _check_means(means: torch.Tensor) -> torch.Tensor:
+    """Sampled regression outputs as ``[S, N]`` (``[S, N, 1]`` squeezed), non-empty and finite."""
+    require_float("means", means)
+    require_dims("means", means, (2, 3), "[S, N] or [S, N, 1]")
+    if means.dim() == 3:
+        if means.shape[-1] != 1:
+            raise ValueError(f"means: expected a single output, shape [S, N, 1], got {list(means.shape)}")
+        means = means[..., 0]
+    _require_nonempty_finite("means", means)
+    return means
+
+
+def _require_nonempty_finite(name: str, t: torch.Tensor) -> None:
+    if t.numel() == 0:
+        raise ValueError(f"{name}: expected at least one value, got an empty tensor of shape {list(t.shape)}")
+    if not bool(torch.isfinite(t).all()):
+        raise ValueError(f"{name}: contains NaN or inf; every value must be finite")
+
+
+def _require_number(name: str, value: object, positive: bool) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < 0 or (positive and value == 0):
+        raise ValueError(f"{name}: expected a finite number {'> 0' if positive else '>= 0'}, got {value!r}")
+    return float(value)
+
+
+def _check_values(name: str, t: torch.Tensor, n: int | None) -> torch.Tensor:
+    require_float(name, t)
+    require_dims(name, t, (1, 2), "[N] or [N, 1]")
+    if t.dim() == 2:
+        if t.shape[1] != 1:
+            raise ValueError(f"{name}: expected shape [N] or [N, 1], got {list(t.shape)}")
+        t = t[:, 0]
+    if n is not None and t.shape[0] != n:
+        raise ValueError(f"{name}: expected {n} values (one per point), got {t.shape[0]}")
+    _require_nonempty_finite(name, t)
+    return t
+
+
 def _check_probs(probs: torch.Tensor) -> None:
     require_float("probs", probs)
     require_dims("probs", probs, (2,), "[N, C] class probabilities")
+    _require_nonempty_finite("probs", probs)
+    # Logits are the likeliest slip: they are negative somewhere, or their rows do not sum to one.
+    hint = "; pass probabilities, e.g. classification_predictive(logits) or logits.softmax(-1)"
+    if bool((probs < 0).any()):
+        raise ValueError(
+            f"probs: expected class probabilities, got negative values (min {float(probs.min()):.3g}){hint}"
+        )
+    sums = probs.sum(-1)
+    tolerance = 1e-3 if probs.dtype in (torch.float16, torch.bfloat16) else 1e-4
+    if not bool(((sums - 1).abs() <= tolerance * probs.shape[1]).all()):
+        raise ValueError(
+            f"probs: expected every row to sum to 1, got row sums from {float(sums.min()):.4g} to "
+            f"{float(sums.max()):.4g}{hint}"
+        )
 
 
 def _check_probs_labels(probs: torch.Tensor, y: torch.Tensor) -> None:
@@ -127,3 +211,7 @@ def _check_probs_labels(probs: torch.Tensor, y: torch.Tensor) -> None:
     require_tensor("y", y)
     if y.dtype != torch.int64 or y.shape != probs.shape[:1]:
         raise ValueError(f"y: expected int64 labels of shape [{probs.shape[0]}], got {y.dtype} {list(y.shape)}")
+    if bool((y < 0).any()) or bool((y >= probs.shape[1]).any()):
+        raise ValueError(
+            f"y: expected class labels in [0, {probs.shape[1]}), got values from {int(y.min())} to {int(y.max())}"
+        )

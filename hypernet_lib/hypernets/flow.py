@@ -15,9 +15,15 @@ couplings the flow is the mean-field Gaussian of Bayes by Backprop (Blundell et 
 couplings add correlations between weights on top of it.
 
 The price of exactness: a flow preserves dimension, so the noise has as many numbers as the target
-(``d_ε = z_dim = P``). That is why the course uses a small target; Krueger et al. apply the flow to the
-weight-norm scales of a large one instead. The ELBO and its training loop are in
-:mod:`hypernet_lib.apps.bayes`.
+(``d_ε = z_dim = P``), and each coupling's conditioner maps ``P/2`` numbers to ``P``: its size grows with
+``P`` times its width. Krueger et al. (2017, section "efficient parametrization") therefore apply the flow
+to the *weight-norm scales* of the target only: :class:`WeightNormFlowHyperNetwork` writes every weight
+row as ``w_j = g_j · v_j / ‖v_j‖`` (Salimans & Kingma 2016) and puts the flow on the scales ``g``, one per
+unit (``d_ε`` = number of units), while the directions ``v`` and the biases are point estimates.
+
+Both classes expose the same three pieces to the ELBO (:mod:`hypernet_lib.apps.bayes`):
+``latent(ε) → (u, log q(u))``, the random numbers the density is over (``θ`` itself, or the scales ``g``),
+``weights_from(u) → θ`` (flat target weights) and ``prior_spec``, the shapes of ``u`` (for the prior).
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ import torch
 from torch import nn
 
 from .._checks import require_dims, require_float, require_positive_int, require_tensor
-from ..target import Params, TargetSpec
+from ..target import ParamInfo, Params, TargetSpec
 from .base import HyperNetBase, check_size, check_spec, mlp, widths_of
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
@@ -152,17 +158,8 @@ class FlowHyperNetwork(HyperNetBase):
         )
         if n_couplings and dim < 2:
             raise ValueError(f"n_couplings: a coupling needs at least 2 numbers to split, the target has {dim}")
-        mu = torch.zeros(dim)
-        if init_from is not None:
-            if not isinstance(init_from, nn.Module):
-                raise TypeError(
-                    f"init_from: expected an nn.Module shaped like the target, got {type(init_from).__name__}"
-                )
-            own = dict(init_from.named_parameters())
-            missing = [n for n in spec.names if n not in own]
-            if missing:
-                raise ValueError(f"init_from: has no parameters {missing}; expected a module shaped like the target")
-            mu = spec.flatten({n: own[n].detach().float() for n in spec.names}).cpu()
+        own = _parameters_of(init_from, spec)
+        mu = torch.zeros(dim) if own is None else spec.flatten({n: own[n].float() for n in spec.names})
         self.mu = nn.Parameter(mu)
         # σ = softplus(ρ) keeps σ > 0 with well-behaved gradients near zero.
         self.rho = nn.Parameter(torch.full((dim,), math.log(math.expm1(init_std))))
@@ -195,6 +192,26 @@ class FlowHyperNetwork(HyperNetBase):
     def generate(self, eps: torch.Tensor) -> Params:
         return self.spec.split(self.transform(eps)[0])
 
+    # -- what the ELBO needs (shared with WeightNormFlowHyperNetwork) -------------------------
+
+    @property
+    def prior_spec(self) -> TargetSpec:
+        """The shapes of the random numbers ``u`` that ``q`` is a density over: here all of ``θ``."""
+        return self.spec
+
+    def latent(self, eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``ε: [S, z_dim] → (u: [S, D], log q(u): [S])``; here ``u = θ`` (same as :meth:`transform`)."""
+        return self.transform(eps)
+
+    def weights_from(self, u: torch.Tensor) -> torch.Tensor:
+        """``u: [S, D] → θ: [S, P]``, the target's flat weights; here the identity."""
+        _check_flat("u", u, self.z_dim)
+        return u
+
+    def base_gaussian(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(μ, σ)``, each ``[D]``: with ``n_couplings=0`` the whole of ``q`` is ``N(μ, diag σ²)``."""
+        return self.mu, self.sigma
+
     def log_prob(self, theta: torch.Tensor) -> torch.Tensor:
         """Exact ``log q(θ)`` for flat weights ``θ: [S, P]`` (runs the flow backwards)."""
         _check_flat("theta", theta, self.z_dim)
@@ -217,6 +234,135 @@ class FlowHyperNetwork(HyperNetBase):
         eps = torch.randn(n_samples, self.z_dim, generator=generator).to(self.mu)
         theta, log_q = self.transform(eps)
         return self.spec.split(theta), log_q
+
+
+class WeightNormFlowHyperNetwork(HyperNetBase):
+    """Krueger et al.'s scalable Bayesian hypernetwork: a flow over the weight-norm scales only.
+
+    Every weight tensor of the target (2-D or more; its first dimension indexes the units) is written
+    row by row as ``w_j = g_j · v_j / ‖v_j‖``. The scales ``g`` (one per unit, ``U`` in all) are random,
+    ``g = μ + σ ⊙ f_K ∘ … ∘ f_1(ε)`` with the same affine couplings as :class:`FlowHyperNetwork`, so
+    ``log q(g)`` is exact. The directions ``v`` and every 1-D tensor (the biases) are point estimates:
+    trained on the same objective but carrying no uncertainty and paying no KL. The noise has ``d_ε = U``
+    numbers instead of ``P``.
+
+    Args:
+        spec: the target's parameters (from :func:`hypernet_lib.describe`).
+        z_dim: ``d_ε``; must be ``U``, the number of units (``None``: ``U``).
+        n_couplings, hidden, init_std, generator: as for :class:`FlowHyperNetwork`, on the scales.
+        init_from: a module shaped like the target: ``v`` and the biases start at its parameters and
+            ``μ`` at its row norms, so the mean network starts as that module. Otherwise ``v`` is drawn
+            from ``N(0, 1/fan_in)`` (with ``generator``), ``μ = 1`` and the biases are zero.
+
+    Call: ``ε: [S, U] → {name: [S, *shape]}``. :meth:`latent` gives ``(g, log q(g))``, :meth:`weights_from`
+    the flat weights; ``prior_spec`` describes ``g`` (one 1-D tensor per weight tensor, named like it).
+    """
+
+    def __init__(
+        self,
+        spec: TargetSpec,
+        z_dim: int | None = None,
+        *,
+        n_couplings: int = 2,
+        hidden: Sequence[int] = (64,),
+        init_from: nn.Module | None = None,
+        init_std: float = 1e-2,
+        generator: torch.Generator | None = None,
+    ):
+        spec = check_spec(spec)
+        scaled = [p for p in spec.params if len(p.shape) >= 2 and not p.is_bias]
+        if not scaled:
+            raise ValueError("spec: expected at least one weight tensor (2-D or more) to put scales on, got none")
+        units = sum(p.shape[0] for p in scaled)
+        if z_dim is not None and z_dim != units:
+            raise ValueError(
+                f"z_dim: the noise drives one scale per unit, so d_ε must be U = {units} (or None), got {z_dim!r}"
+            )
+        super().__init__(spec, units, init="default")
+        # fan_in 1 gives each scale the prior N(0, 1): a row of N(0, 1/fan_in) weights has norm ≈ 1.
+        self._prior_spec = TargetSpec(ParamInfo(p.name, (p.shape[0],), 1, 1, False) for p in scaled)
+        self.scaled = tuple(p.name for p in scaled)
+        own = _parameters_of(init_from, spec)
+        directions, fixed, norms = [], [], []
+        for p in spec.params:
+            if p.name in self.scaled:
+                v = own[p.name].float() if own else torch.randn(p.shape, generator=generator)
+                if not own:
+                    v /= math.sqrt(p.fan_in)
+                directions.append(nn.Parameter(v))
+                norms.append(v.flatten(1).norm(dim=1))
+            else:
+                fixed.append(nn.Parameter(own[p.name].float() if own else torch.zeros(p.shape)))
+        self.directions = nn.ParameterList(directions)
+        self.fixed = nn.ParameterList(fixed)
+        self.scales = FlowHyperNetwork(
+            self._prior_spec, n_couplings=n_couplings, hidden=hidden, init_std=init_std, generator=generator
+        )
+        with torch.no_grad():
+            self.scales.mu.copy_(torch.cat(norms) if own else torch.ones(units))
+
+    @property
+    def prior_spec(self) -> TargetSpec:
+        """The shapes of the random scales ``g``: one ``[units]`` tensor per weight tensor, named like it."""
+        return self._prior_spec
+
+    def latent(self, eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``ε: [S, U] → (g: [S, U], log q(g): [S])``, the scales and their exact log-density."""
+        return self.scales.transform(eps)
+
+    def weights_from(self, g: torch.Tensor) -> torch.Tensor:
+        """``g: [S, U] → θ: [S, P]``: each weight row is ``g_j v_j / ‖v_j‖``; biases are the point estimates."""
+        _check_flat("g", g, self.z_dim)
+        scales = self._prior_spec.split(g)
+        directions, fixed = iter(self.directions), iter(self.fixed)
+        parts = []
+        for p in self.spec.params:
+            if p.name in self.scaled:
+                v = next(directions)
+                unit = v / v.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *[1] * (v.dim() - 1))
+                w = scales[p.name].view(*g.shape[:-1], -1, *[1] * (v.dim() - 1)) * unit
+            else:
+                w = next(fixed).expand(*g.shape[:-1], *p.shape)
+            parts.append(w.reshape(*g.shape[:-1], p.numel))
+        return torch.cat(parts, dim=-1)
+
+    def base_gaussian(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(μ, σ)`` of the scales, each ``[U]``: with ``n_couplings=0``, ``q(g) = N(μ, diag σ²)``."""
+        return self.scales.mu, self.scales.sigma
+
+    @property
+    def couplings(self) -> nn.ModuleList:
+        return self.scales.couplings
+
+    def transform(self, eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``ε: [S, U] → (θ: [S, P], log q(g): [S])``: flat weights, and the density of the scales that made them."""
+        g, log_q = self.latent(eps)
+        return self.weights_from(g), log_q
+
+    def generate(self, eps: torch.Tensor) -> Params:
+        return self.spec.split(self.transform(eps)[0])
+
+    def sample(
+        self, n_samples: int, generator: torch.Generator | None = None
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Draw ``n_samples`` networks: ``({name: [S, *shape]}, log q(g): [S])`` (``ε`` drawn on the CPU)."""
+        n_samples = require_positive_int("n_samples", n_samples)
+        eps = torch.randn(n_samples, self.z_dim, generator=generator).to(self.scales.mu)
+        theta, log_q = self.transform(eps)
+        return self.spec.split(theta), log_q
+
+
+def _parameters_of(init_from: nn.Module | None, spec: TargetSpec) -> dict[str, torch.Tensor] | None:
+    """``init_from``'s parameters as detached CPU copies (``None`` for ``None``), checked against ``spec``."""
+    if init_from is None:
+        return None
+    if not isinstance(init_from, nn.Module):
+        raise TypeError(f"init_from: expected an nn.Module shaped like the target, got {type(init_from).__name__}")
+    own = {n: p.detach().cpu().clone() for n, p in init_from.named_parameters()}
+    missing = [n for n in spec.names if n not in own]
+    if missing:
+        raise ValueError(f"init_from: has no parameters {missing}; expected a module shaped like the target")
+    return own
 
 
 def _check_flat(name: str, t: torch.Tensor, dim: int) -> None:
