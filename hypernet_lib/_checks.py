@@ -59,3 +59,11 @@ def require_number(name: str, value: Any, *, minimum: float | None = None, posit
     if minimum is not None and value < minimum:
         raise ValueError(f"{name}: expected a number >= {minimum:g}, got {value!r}")
     return float(value)
+
+
+def require_labels(name: str, value: Any, n: int) -> torch.Tensor:
+    """Class labels for ``n`` inputs: an int64 tensor of shape ``[n]``."""
+    value = require_tensor(name, value)
+    if value.dtype != torch.int64 or tuple(value.shape) != (n,):
+        raise ValueError(f"{name}: expected int64 labels of shape [{n}], got {value.dtype} {list(value.shape)}")
+    return value
