@@ -26,7 +26,7 @@ permutations) per seed. Methods, all trained with Adam at the same learning rate
 from __future__ import annotations
 
 import argparse
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -148,11 +148,18 @@ def _width_and_strength(method: str) -> tuple[int, float]:
     return int(width), float(lam) if lam else 0.0
 
 
-def run(method: str, scenario: str, seed: int, config: Mapping[str, Any] = CONFIG) -> dict[str, Any]:
-    """One method on one seed: ``{"val": …, "test": …, "init_norm": float}``.
+def run(
+    method: str,
+    scenario: str,
+    seed: int,
+    config: Mapping[str, Any] = CONFIG,
+    on_task_done: Callable[[nn.Module, int], None] | None = None,
+) -> dict[str, Any]:
+    """One method on one seed: ``{"val": …, "test": …, "init_norm": float, "learner": the trained learner}``.
 
     For a continual learner ``val`` and ``test`` are ``[T, T]`` accuracy matrices of the sequence; for
     ``joint_*`` they are ``[T]``, the accuracy on each task after training on all of them at once.
+    ``on_task_done(learner, i)`` is called after task ``i`` of a sequence (lecture 07 records weights with it).
     """
     tasks = make_tasks(scenario, seed, config)
     model = learner(method, scenario, seed, len(tasks), config)
@@ -161,8 +168,9 @@ def run(method: str, scenario: str, seed: int, config: Mapping[str, Any] = CONFI
         fit_joint(model, tasks, len(tasks) * config[scenario]["n_steps"], config["lr"], progress=False)
         out = {split: final_accuracies(model, tasks, split) for split in ("val", "test")}
     else:
-        out = accuracy_matrices(model, tasks, ("val", "test"))
-    return {**out, "init_norm": start}
+        done = None if on_task_done is None else (lambda i: on_task_done(model, i))
+        out = accuracy_matrices(model, tasks, ("val", "test"), done)
+    return {**out, "init_norm": start, "learner": model}
 
 
 def best_by_validation(R_val: Mapping[str, torch.Tensor], candidates: Sequence[str]) -> str:
@@ -194,8 +202,8 @@ def train(config: Mapping[str, Any]) -> dict[str, Any]:
         for seed in config["seeds"]:
             for m in methods(scenario, config):
                 result = run(m, scenario, seed, config)
-                for k, v in result.items():
-                    rows[m][k].append(v)
+                for k in rows[m]:
+                    rows[m][k].append(result[k])
                 last = result["test"] if m.startswith("joint") else result["test"][-1]
                 print(f"{scenario} seed {seed} {m:24s} final test accuracy {float(last.mean()):.3f}", flush=True)
         joint = [m for m in rows if m.startswith("joint")]

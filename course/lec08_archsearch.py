@@ -82,10 +82,16 @@ def build(space: ArchSpace, seen: list[tuple[int, ...]], hidden: int, seed: int)
 
 
 def train_smash(
-    s: Setup, hidden: int, seed: int, config: Mapping[str, Any] = CONFIG, score_at: tuple[int, ...] = ()
+    s: Setup,
+    hidden: int,
+    seed: int,
+    config: Mapping[str, Any] = CONFIG,
+    score_at: tuple[int, ...] = (),
+    progress: bool | None = False,
 ) -> tuple[HyperNetwork, dict[int, torch.Tensor]]:
     """Train one SMASH hypernetwork for ``max(score_at)`` steps (or ``hnet_steps``); score the held-out set
-    after each step count in ``score_at``. Returns the hypernetwork and ``{steps: [n_held_out] accuracies}``."""
+    after each step count in ``score_at``. Returns the hypernetwork and ``{steps: [n_held_out] accuracies}``.
+    ``progress=None`` shows the course's progress report (a bar live, one line when executed for commit)."""
     hnet = build(s.space, s.seen, hidden, seed)
     scores: dict[int, torch.Tensor] = {}
 
@@ -97,17 +103,19 @@ def train_smash(
     g = torch.Generator().manual_seed(seed)
     fit_smash(
         hnet, s.space, s.seen, s.x_train, s.y_train, n_steps, config["archs_per_step"], config["batch_size"],
-        config["hnet_lr"], g, progress=False, callback=score,
+        config["hnet_lr"], g, progress=progress, callback=score,
     )  # fmt: skip
     return hnet, scores
 
 
-def train_scratch(s: Setup, seed: int, config: Mapping[str, Any] = CONFIG) -> torch.Tensor:
+def train_scratch(
+    s: Setup, seed: int, config: Mapping[str, Any] = CONFIG, progress: bool | None = False
+) -> torch.Tensor:
     """``[n_held_out]`` validation accuracies of the held-out architectures, each trained from scratch."""
     g = torch.Generator().manual_seed(seed)
     params = fit_from_scratch(
         s.space, s.held_out, s.x_train, s.y_train, config["scratch_steps"], config["scratch_lr"],
-        config["batch_size"], g, progress=False,
+        config["batch_size"], g, progress=progress,
     )  # fmt: skip
     return arch_accuracy(params, s.space, s.held_out, s.x_val, s.y_val).cpu()
 

@@ -26,7 +26,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._checks import require_dims, require_float, require_number, require_positive_int, require_tensor
+from .._checks import (
+    require_dims,
+    require_float,
+    require_labels,
+    require_number,
+    require_positive_int,
+)
 from ..target import TargetSpec, describe
 from ..train import progress_bar
 
@@ -123,9 +129,7 @@ class ArchSpace:
 def _check_data(x: torch.Tensor, y: torch.Tensor) -> None:
     require_float("x", x)
     require_dims("x", x, (2,), "[N, d_in]")
-    require_tensor("y", y)
-    if y.dtype != torch.int64 or y.shape != x.shape[:1]:
-        raise ValueError(f"y: expected int64 labels of shape [{x.shape[0]}], got {y.dtype} {list(y.shape)}")
+    require_labels("y", y, x.shape[0])
 
 
 def _check_batch_size(batch_size: int | None, allow_none: bool) -> int | None:

@@ -20,7 +20,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._checks import require_dims, require_float, require_number, require_positive_int, require_tensor
+from .._checks import (
+    require_dims,
+    require_float,
+    require_labels,
+    require_number,
+    require_positive_int,
+)
 from ..hypernets import HyperNetBase, HyperNetwork
 from ..target import TargetSpec, describe, functional_forward
 from ..train import progress_bar
@@ -29,9 +35,7 @@ from ..train import progress_bar
 def _check_data(x: torch.Tensor, y: torch.Tensor) -> None:
     require_float("x", x)
     require_dims("x", x, (2,), "[N, d_in]")
-    require_tensor("y", y)
-    if y.dtype != torch.int64 or y.shape != x.shape[:1]:
-        raise ValueError(f"y: expected int64 labels of shape [{x.shape[0]}], got {y.dtype} {list(y.shape)}")
+    require_labels("y", y, x.shape[0])
 
 
 def _check_log_lam(log_lam: torch.Tensor) -> torch.Tensor:
