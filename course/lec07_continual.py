@@ -48,7 +48,7 @@ from hypernet_lib.checkpoints import load_or_train as _load_or_train
 from hypernet_lib.checkpoints import save_checkpoint
 
 RECIPE = "course.lec07_continual"
-NAMES = {"split": "07_split.pt", "permuted": "07_permuted.pt"}
+NAMES = ("07_split.pt", "07_permuted.pt")  # one checkpoint per scenario, in the order of SCENARIOS
 CONFIG: dict[str, Any] = {
     "seeds": (0, 1, 2, 3, 4),
     "lr": 3e-3,
@@ -71,11 +71,12 @@ CONFIG: dict[str, Any] = {
         "n_steps": 300,
         "hnet": {"z_dim": 16, "chunk_size": 256, "chunk_dim": 8, "hidden": 64},
         "betas": (0.05, 0.5, 2.0),
-        "lambdas": (10.0, 100.0, 1000.0),
+        "lambdas": (1.0, 10.0, 100.0, 1000.0),
         "widths": (32, 75),
     },
 }
 SCENARIOS = ("split", "permuted")
+FILES = dict(zip(SCENARIOS, NAMES))
 
 
 def target(n_out: int, hidden: int) -> nn.Module:
@@ -97,14 +98,14 @@ def init_norm(learner: nn.Module) -> float:
 
 def make_tasks(scenario: str, seed: int, config: Mapping[str, Any] = CONFIG) -> list[TaskData]:
     """The scenario's tasks for ``seed`` (its own train/validation/test split and, for ``permuted``, permutations)."""
+    if scenario not in SCENARIOS:
+        raise ValueError(f"scenario: expected one of {SCENARIOS}, got {scenario!r}")
     c = config[scenario]
     digits = load_digits(default_device())
     g = torch.Generator().manual_seed(seed)
     if scenario == "split":
         return split_by_classes(digits.flat, digits.labels, c["groups"], c["test_fraction"], g, c["val_fraction"])
-    if scenario == "permuted":
-        return permuted_tasks(digits.flat, digits.labels, c["n_tasks"], c["test_fraction"], c["val_fraction"], g)
-    raise ValueError(f"scenario: expected one of {SCENARIOS}, got {scenario!r}")
+    return permuted_tasks(digits.flat, digits.labels, c["n_tasks"], c["test_fraction"], c["val_fraction"], g)
 
 
 def methods(scenario: str, config: Mapping[str, Any] = CONFIG) -> list[str]:
@@ -224,7 +225,7 @@ def load_or_train(scenario: str, config: Mapping[str, Any] = CONFIG) -> dict[str
     """
     estimate = {"split": "about 3 CPU-minutes", "permuted": "about 15 CPU-minutes"}[scenario]
     part = scenario_config(scenario, config)
-    return _load_or_train(NAMES[scenario], part, train, recipe=RECIPE, keys=(scenario,), estimate=estimate)[scenario]
+    return _load_or_train(FILES[scenario], part, train, recipe=RECIPE, keys=(scenario,), estimate=estimate)[scenario]
 
 
 def main() -> None:
@@ -238,8 +239,8 @@ def main() -> None:
         parser.error(f"unknown scenario(s) {unknown}; expected any of {SCENARIOS}")
     for scenario in chosen:
         part = scenario_config(scenario)
-        print(f"{RECIPE}: training {NAMES[scenario]} with {part}", flush=True)
-        path = save_checkpoint(NAMES[scenario], train(part), recipe=RECIPE, config=part)
+        print(f"{RECIPE}: training {FILES[scenario]} with {part}", flush=True)
+        path = save_checkpoint(FILES[scenario], train(part), recipe=RECIPE, config=part)
         print(f"saved {path} ({path.stat().st_size / 1e3:.0f} kB)", flush=True)
 
 
