@@ -5,18 +5,11 @@ import math
 
 import pytest
 import torch
+from test_continual import one_thread  # noqa: F401  (the autouse fixture: one intra-op thread for tiny networks)
 
 from course import lec07_continual as recipe
 from hypernet_lib import count_parameters
 from hypernet_lib.apps.continual import HyperNetLearner, SequentialLearner
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def test_every_method_name_builds_its_learner_with_its_strength():

@@ -4,17 +4,10 @@ import copy
 
 import pytest
 import torch
+from test_archsearch import one_thread  # noqa: F401  (the autouse fixture: one intra-op thread for tiny networks)
 
 from course import lec08_archsearch as recipe
 from hypernet_lib import count_parameters
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def test_the_setup_is_the_same_every_time_and_holds_out_what_it_ranks():
