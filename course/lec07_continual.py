@@ -1,7 +1,7 @@
 """Lecture 07's results: accuracy matrices of every continual learner, on two task sequences and five seeds.
 
 python -m course.lec07_continual             # retrain checkpoints/07_split.pt and 07_permuted.pt
-python -m course.lec07_continual permuted    # only one of them (split: ~3 CPU-minutes, permuted: ~15)
+python -m course.lec07_continual permuted    # only one of them (split: ~1 CPU-minute, permuted: ~12)
 
 Two scenarios, both task-incremental (the learner is told which task an input comes from):
 
@@ -223,7 +223,7 @@ def load_or_train(scenario: str, config: Mapping[str, Any] = CONFIG) -> dict[str
 
     From ``checkpoints/07_<scenario>.pt`` when it was made with this config, otherwise trained now.
     """
-    estimate = {"split": "about 3 CPU-minutes", "permuted": "about 15 CPU-minutes"}[scenario]
+    estimate = {"split": "about a CPU-minute", "permuted": "about 12 CPU-minutes"}[scenario]
     part = scenario_config(scenario, config)
     return _load_or_train(FILES[scenario], part, train, recipe=RECIPE, keys=(scenario,), estimate=estimate)[scenario]
 

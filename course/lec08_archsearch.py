@@ -1,6 +1,6 @@
 """Lecture 08's SMASH results: accuracies of 24 unseen architectures, with generated weights and trained from scratch.
 
-python -m course.lec08_archsearch        # retrain checkpoints/08_smash.pt (about 5 CPU-minutes)
+python -m course.lec08_archsearch        # retrain checkpoints/08_smash.pt (about 2 CPU-minutes)
 
 Search space: MLPs on the 8x8 digits with 1 to 3 hidden layers of width 4, 8, 16 or 32 (84 architectures).
 24 of them (a fixed random choice) are held out: the hypernetwork never sees them. For each seed,
@@ -152,7 +152,7 @@ def train(config: Mapping[str, Any] = CONFIG) -> dict[str, Any]:
 def load_or_train(config: Mapping[str, Any] = CONFIG) -> dict[str, Any]:
     """The stored results (from ``checkpoints/08_smash.pt`` when it matches ``config``, else trained now)."""
     keys = ("held_out", "acc_hnet", "acc_scratch", "study_acc")
-    return _load_or_train(NAME, config, train, recipe=RECIPE, keys=keys, estimate="about 5 CPU-minutes")
+    return _load_or_train(NAME, config, train, recipe=RECIPE, keys=keys, estimate="about 2 CPU-minutes")
 
 
 if __name__ == "__main__":
