@@ -65,6 +65,24 @@ def test_space_rejects_architectures_outside_it(space):
         space.encode([()])
 
 
+@pytest.mark.parametrize(
+    "arch, says",
+    [
+        ((3,), r"each one of \[2, 4\], got \(3,\)"),
+        ((2, 2, 2), r"1 to 2 hidden widths.*got \(2, 2, 2\)"),
+        ((2.0,), r"got \(2.0,\)"),
+        ((True,), r"got \(True,\)"),
+        (4, r"a tuple of hidden widths such as \(4, 4\), got 4"),
+        ("44", r"a tuple of hidden widths .* got '44'"),
+    ],
+    ids=["width-not-allowed", "too-deep", "float-width", "bool-width", "bare-int", "string"],
+)
+def test_a_bad_architecture_is_named_with_what_the_space_allows(space, arch, says):
+    for entry in (space.check, lambda a: space.encode([a]), lambda a: space.masks([a]), space.num_params):
+        with pytest.raises(ValueError, match=says):
+            entry(arch)
+
+
 def standalone_mlp(space, arch, params, i):
     """The architecture as an ordinary MLP, with its weights sliced out of the supernet's."""
     dims = [space.d_in, *arch]
@@ -160,6 +178,65 @@ def test_smash_training_lowers_the_loss_and_scores_every_architecture(space):
 
 
 # --- rank correlation ------------------------------------------------------------------------------
+
+
+def test_smash_callback_sees_every_step_and_changes_nothing(space):
+    x, y = torch.randn(20, space.d_in), torch.randint(0, space.n_out, (20,))
+
+    def trained(callback):
+        torch.manual_seed(0)
+        hnet = HyperNetwork(space.spec(), z_dim=space.encoding_dim, hidden=(4,))
+        fit_smash(hnet, space, space.all(), x, y, 6, 2, 8, 1e-2, torch.Generator().manual_seed(0), callback=callback)
+        return hnet
+
+    steps = []
+    a, b = trained(steps.append), trained(None)
+    assert steps == [1, 2, 3, 4, 5, 6]
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+
+
+NAN, INF = float("nan"), float("inf")
+
+
+def _smash_call(space, **bad):
+    x, y = torch.randn(10, space.d_in), torch.randint(0, space.n_out, (10,))
+    hnet = HyperNetwork(space.spec(), z_dim=space.encoding_dim, hidden=(4,))
+    kwargs = {"n_steps": 2, "archs_per_step": 2, "batch_size": 4, "lr": 1e-3, **bad}
+    return lambda: fit_smash(hnet, space, space.all(), x, y, **kwargs)
+
+
+def _scratch_call(space, **bad):
+    x, y = torch.randn(10, space.d_in), torch.randint(0, space.n_out, (10,))
+    kwargs = {"n_steps": 2, "lr": 1e-3, "batch_size": 4, **bad}
+    return lambda: fit_from_scratch(space, space.all(), x, y, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "call, says",
+    [
+        (lambda s: _smash_call(s, lr=NAN), "lr: expected a finite number, got nan"),
+        (lambda s: _smash_call(s, lr=INF), "lr: expected a finite number, got inf"),
+        (lambda s: _smash_call(s, lr=-1e-3), "lr: expected a number above 0"),
+        (lambda s: _smash_call(s, batch_size=0), "batch_size: expected a positive integer, got 0"),
+        (lambda s: _smash_call(s, batch_size=None), "batch_size: expected a positive integer, got None"),
+        (lambda s: _smash_call(s, archs_per_step=0), "archs_per_step: expected a positive integer"),
+        (lambda s: _smash_call(s, n_steps=0), "n_steps: expected a positive integer"),
+        (lambda s: _scratch_call(s, lr=INF), "lr: expected a finite number, got inf"),
+        (lambda s: _scratch_call(s, batch_size=0), "batch_size: expected a positive integer, got 0"),
+        (lambda s: _scratch_call(s, n_steps=-3), "n_steps: expected a positive integer"),
+        (lambda s: lambda: init_from_scratch(s, []), "archs: expected at least one architecture"),
+        (lambda s: lambda: s.encode([]), "archs: expected at least one architecture"),
+        (
+            lambda s: lambda: arch_accuracy({}, s, [(2,)], torch.randn(4, s.d_in), torch.zeros(3, dtype=torch.long)),
+            r"y: expected int64 labels of shape \[4\]",
+        ),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+def test_bad_training_settings_are_refused_by_name(space, call, says):
+    """batch_size=0 would train on nothing and lr=inf would fill the weights with NaN: both refused."""
+    with pytest.raises(ValueError, match=says):
+        call(space)()
 
 
 def test_ranks_average_ties():
@@ -259,3 +336,29 @@ def test_hyperopt_rejects_bad_input(linear):
         BestResponseNet(linear, log_range=(1.0, 0.0))
     with pytest.raises(ValueError, match="int64 labels"):
         validation_loss(linear, br(torch.zeros(1)), torch.randn(3, 4), torch.zeros(2, dtype=torch.long))
+
+
+@pytest.mark.parametrize(
+    "call, says",
+    [
+        (
+            lambda br, t, x, y: fit_best_response(br, t, x, y, n_steps=2, lr=INF),
+            "lr: expected a finite number, got inf",
+        ),
+        (lambda br, t, x, y: fit_best_response(br, t, x, y, n_steps=2, samples_per_step=0), "samples_per_step"),
+        (lambda br, t, x, y: fit_best_response(t, t, x, y, n_steps=2), "br: expected a BestResponseNet"),
+        (lambda br, t, x, y: tune_hyperparameter(br, t, x, y, log_lam_init=NAN), "log_lam_init: expected a finite"),
+        (lambda br, t, x, y: tune_hyperparameter(br, t, x, y, log_lam_init=-1.0, lr=NAN), "lr: expected a finite"),
+        (lambda br, t, x, y: fit_weight_decayed(t, torch.tensor([NAN]), x, y), "log_lam: expected at least one finite"),
+        (lambda br, t, x, y: fit_weight_decayed(t, torch.tensor([-2.0]), x, y, lr=0.0), "lr: expected a number above"),
+        (lambda br, t, x, y: br(torch.tensor([INF])), "log_lam: expected at least one finite"),
+        (lambda br, t, x, y: BestResponseNet(t, log_range=(NAN, 0.0)), "log_range: expected a finite number"),
+        (lambda br, t, x, y: BestResponseNet(t, log_range=(-1.0,)), r"log_range: expected \(low, high\)"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+def test_bad_hyperparameters_of_the_best_response_are_refused_by_name(linear, call, says):
+    br = BestResponseNet(linear, log_range=(-3.0, 1.0), hidden=(4,))
+    x, y = torch.randn(6, 4), torch.zeros(6, dtype=torch.long)
+    with pytest.raises((ValueError, TypeError), match=says):
+        call(br, linear, x, y)

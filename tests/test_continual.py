@@ -8,15 +8,20 @@ from torch import nn
 
 from hypernet_lib import HyperNetwork, describe
 from hypernet_lib.apps.continual import (
+    EWCQuadratic,
     HyperNetLearner,
     SequentialLearner,
     TaskData,
+    accuracy_matrices,
     accuracy_matrix,
     average_accuracy,
     ewc_penalty,
+    final_accuracies,
     fisher_diagonal,
+    fit_joint,
     forgetting,
     output_regularizer,
+    permuted_tasks,
     snapshot,
     split_by_classes,
 )
@@ -40,14 +45,15 @@ def small():
 
 
 def toy_tasks(n_tasks=3, n=40, d=4, seed=0):
-    """Linearly separable two-class tasks, each along its own direction."""
+    """Linearly separable two-class tasks, each along its own direction (half train, a quarter val and test)."""
     g = torch.Generator().manual_seed(seed)
     tasks = []
     for t in range(n_tasks):
         direction = torch.randn(d, generator=g)
         x = torch.randn(n, d, generator=g)
         y = (x @ direction > 0).long()
-        tasks.append(TaskData(x[: n // 2], y[: n // 2], x[n // 2 :], y[n // 2 :], (2 * t, 2 * t + 1)))
+        h, q = n // 2, 3 * n // 4
+        tasks.append(TaskData(x[:h], y[:h], x[q:], y[q:], (2 * t, 2 * t + 1), x[h:q], y[h:q]))
     return tasks
 
 
@@ -69,6 +75,45 @@ def test_split_by_classes_relabels_within_each_task_and_keeps_every_example_once
             original = xs[:, 0].long() % 6
             assert torch.equal(torch.tensor(group)[ys], original)  # label k means class group[k]
         assert len(t.y_test) == 2 * 3  # 30% of each class's 10 examples
+
+
+def test_split_by_classes_holds_out_a_validation_split_per_class_that_no_other_split_shares():
+    x = torch.arange(100, dtype=torch.float32)[:, None]
+    y = torch.arange(100) % 2
+    (task,) = split_by_classes(x, y, [(0, 1)], 0.3, torch.Generator().manual_seed(0), val_fraction=0.2)
+    parts = [set(task.split(name)[0][:, 0].long().tolist()) for name in ("train", "val", "test")]
+    assert [len(p) for p in parts] == [50, 20, 30]
+    assert set.union(*parts) == set(range(100)) and sum(map(len, parts)) == 100
+    assert task.split("val")[1].tolist().count(0) == 10  # each class gives its own 20%
+    (no_val,) = split_by_classes(x, y, [(0, 1)], 0.3, torch.Generator().manual_seed(0))
+    assert no_val.x_val is None
+    with pytest.raises(ValueError, match="no 'val' split"):
+        no_val.split("val")
+
+
+def test_without_validation_the_split_is_the_one_drawn_before_validation_existed():
+    """val_fraction=0 draws exactly the old train/test split, so older results stay reproducible."""
+    x, y = torch.randn(40, 3), torch.arange(40) % 2
+    (task,) = split_by_classes(x, y, [(0, 1)], 0.25, torch.Generator().manual_seed(3))
+    g = torch.Generator().manual_seed(3)
+    idx0 = torch.nonzero(y == 0).flatten()[torch.randperm(20, generator=g)]
+    assert torch.equal(task.x_test[:5], x[idx0[:5]]) and torch.equal(task.x_train[:15], x[idx0[5:]])
+
+
+def test_permuted_tasks_share_the_split_and_differ_only_by_a_fixed_pixel_permutation():
+    torch.manual_seed(0)
+    x, y = torch.randn(60, 6), torch.arange(60) % 3
+    tasks = permuted_tasks(x, y, 3, 0.3, 0.2, torch.Generator().manual_seed(0))
+    assert len(tasks) == 3 and all(t.classes == (0, 1, 2) for t in tasks)
+    assert torch.equal(tasks[0].y_train, tasks[2].y_train)
+    for t in tasks[1:]:
+        for name in ("train", "val", "test"):
+            a, b = tasks[0].split(name)[0], t.split(name)[0]
+            perm = [int((a == b[:, [k]]).all(0).nonzero()[0]) for k in range(6)]  # where each pixel went
+            assert torch.equal(a[:, perm], b) and sorted(perm) == list(range(6))
+    assert not torch.equal(tasks[1].x_test, tasks[2].x_test)
+    with pytest.raises(ValueError, match="labels 0..C-1"):
+        permuted_tasks(x, y + 1, 2)
 
 
 def test_split_by_classes_rejects_bad_input():
@@ -181,6 +226,27 @@ def test_ewc_penalty_is_zero_at_the_anchor_and_its_gradient_is_2F_delta():
     torch.testing.assert_close(model.bias.grad, torch.zeros(2))
 
 
+def test_folded_ewc_quadratic_equals_the_sum_of_every_tasks_spring():
+    """Σ_j F_j (θ − θ*_j)² is one quadratic A (θ − m)² + c: same value and gradient, constant storage."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    anchors = []
+    for _ in range(4):
+        anchor = {n: p.detach() + 0.2 * torch.randn_like(p) for n, p in model.named_parameters()}
+        fisher = {n: torch.rand_like(p) * (torch.rand_like(p) > 0.3) for n, p in model.named_parameters()}
+        anchors.append((anchor, fisher))
+    folded = EWCQuadratic.fold(anchors[:1])
+    for anchor, fisher in anchors[1:]:
+        folded = folded.add(anchor, fisher)
+    assert folded.n_tasks == 4
+    exact = ewc_penalty(model, anchors)
+    torch.testing.assert_close(folded.penalty(model), exact, rtol=1e-5, atol=1e-6)
+    g_exact = torch.autograd.grad(exact, list(model.parameters()))
+    g_folded = torch.autograd.grad(folded.penalty(model), list(model.parameters()))
+    for a, b in zip(g_exact, g_folded):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
 def test_ewc_penalty_rejects_mismatched_anchors():
     model = nn.Linear(3, 2)
     with pytest.raises(ValueError, match="not a parameter"):
@@ -223,7 +289,7 @@ def test_hypernet_learner_does_not_touch_earlier_embeddings(small):
     assert torch.equal(learner.embeddings[0].detach(), e0)
 
 
-def test_sequential_learner_reads_its_own_head_and_stores_one_anchor_per_task():
+def test_sequential_learner_reads_its_own_head_and_folds_one_spring_per_task():
     torch.manual_seed(0)
     model = nn.Linear(4, 6)
     learner = SequentialLearner(model, n_tasks=3, n_classes=2, ewc_strength=10.0, n_steps=3)
@@ -231,7 +297,9 @@ def test_sequential_learner_reads_its_own_head_and_stores_one_anchor_per_task():
     torch.testing.assert_close(learner.logits(1, x), model(x)[:, 2:4])
     for t, task in enumerate(toy_tasks(2)):
         learner.fit_task(t, task.x_train, task.y_train)
-    assert len(learner.anchors) == 2
+    assert learner.quadratic.n_tasks == 2
+    assert set(learner.quadratic.stiffness) == {"weight", "bias"}  # the network's size, not the tasks'
+    assert SequentialLearner(nn.Linear(4, 6), 3, 2, ewc_strength=0.0).quadratic is None
 
 
 def test_accuracy_matrix_is_lower_triangular_and_the_learners_learn():
@@ -243,6 +311,31 @@ def test_accuracy_matrix_is_lower_triangular_and_the_learners_learn():
     assert R.shape == (3, 3)
     assert torch.isnan(R[0, 1:]).all() and torch.isnan(R[1, 2])
     assert (torch.diagonal(R) >= 0.8).all()  # separable toy tasks: each is learned
+
+
+def test_one_run_scores_validation_and_test_and_the_test_matrix_is_accuracy_matrix():
+    tasks = toy_tasks(2)
+
+    def fresh():
+        torch.manual_seed(0)
+        return SequentialLearner(nn.Linear(4, 4), 2, 2, n_steps=20, lr=5e-2)
+
+    both = accuracy_matrices(fresh(), tasks, ("val", "test"))
+    assert set(both) == {"val", "test"} and both["val"].shape == (2, 2)
+    torch.testing.assert_close(both["test"], accuracy_matrix(fresh(), tasks), rtol=0, atol=0, equal_nan=True)
+    with pytest.raises(ValueError, match="split names"):
+        accuracy_matrices(fresh(), tasks, "val")
+
+
+def test_joint_training_sees_every_task_and_reaches_the_upper_bound():
+    torch.manual_seed(0)
+    tasks = toy_tasks(3)
+    target = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    learner = HyperNetLearner(target, HyperNetwork(describe(target), 3, hidden=(8,)), 3, n_steps=1, lr=3e-2)
+    losses = fit_joint(learner, tasks, n_steps=80, lr=3e-2, progress=False)
+    assert losses[-1] < 0.5 * losses[0]
+    assert (final_accuracies(learner, tasks, "train") == 1.0).all()  # every task fitted at once
+    assert not torch.equal(learner.embeddings[0], learner.embeddings[1])  # every embedding was trained
 
 
 def test_metrics_on_a_hand_made_matrix():
@@ -261,6 +354,48 @@ def test_metrics_reject_bad_matrices():
         average_accuracy(torch.tensor([[1.0, math.nan], [math.nan, 1.0]]))
 
 
+NAN, INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize(
+    "make, says",
+    [
+        (lambda t, h: HyperNetLearner(t, h, 2, beta=NAN), "beta: expected a finite number, got nan"),
+        (lambda t, h: HyperNetLearner(t, h, 2, beta=INF), "beta: expected a finite number"),
+        (lambda t, h: HyperNetLearner(t, h, 2, beta=-1), "beta: expected a number >= 0"),
+        (lambda t, h: HyperNetLearner(t, h, 2, lr=INF), "lr: expected a finite number, got inf"),
+        (lambda t, h: HyperNetLearner(t, h, 2, lr=0.0), "lr: expected a number above 0"),
+        (lambda t, h: HyperNetLearner(t, h, 2, n_steps=0), "n_steps: expected a positive integer"),
+        (lambda t, h: HyperNetLearner(t, h, 0), "n_tasks: expected a positive integer"),
+        (lambda t, h: SequentialLearner(nn.Linear(4, 4), 2, 2, ewc_strength=NAN), "ewc_strength: expected a finite"),
+        (
+            lambda t, h: SequentialLearner(nn.Linear(4, 4), 2, 2, ewc_strength=-0.1),
+            "ewc_strength: expected a number >=",
+        ),
+        (lambda t, h: SequentialLearner(nn.Linear(4, 4), 2, 2, lr=NAN), "lr: expected a finite number, got nan"),
+        (lambda t, h: SequentialLearner(nn.Linear(4, 4), 2, 0), "n_classes: expected a positive integer"),
+        (
+            lambda t, h: fit_joint(SequentialLearner(nn.Linear(4, 4), 2, 2), toy_tasks(2), 5, INF),
+            "lr: expected a finite",
+        ),
+        (lambda t, h: fit_joint(SequentialLearner(nn.Linear(4, 4), 2, 2), [], 5, 0.1), "tasks: expected at least one"),
+        (lambda t, h: split_by_classes(torch.randn(10, 2), torch.arange(10) % 2, [(0, 1)], NAN), "test_fraction"),
+        (
+            lambda t, h: split_by_classes(torch.randn(10, 2), torch.arange(10) % 2, [(0, 1)], 0.5, None, 0.5),
+            "val_fraction",
+        ),
+        (lambda t, h: permuted_tasks(torch.randn(10, 2), torch.arange(10) % 2, 0), "n_tasks: expected a positive"),
+        (lambda t, h: accuracy_matrix(SequentialLearner(nn.Linear(4, 4), 2, 2), []), "tasks: expected at least one"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+def test_bad_hyperparameters_and_empty_inputs_are_refused_by_name(small, make, says):
+    """NaN, inf, zero or negative hyperparameters never silently switch a regularizer or training off."""
+    target, hnet = small
+    with pytest.raises(ValueError, match=says):
+        make(target, hnet)
+
+
 def test_learners_reject_bad_input(small):
     target, hnet = small
     learner = HyperNetLearner(target, hnet, n_tasks=2, n_steps=1)
@@ -270,8 +405,6 @@ def test_learners_reject_bad_input(small):
         learner.fit_task(0, torch.randn(3, 4), torch.zeros(2, dtype=torch.long))
     with pytest.raises(TypeError, match="z_dim"):
         HyperNetLearner(target, nn.Linear(2, 2), n_tasks=2)
-    with pytest.raises(ValueError, match="beta"):
-        HyperNetLearner(target, hnet, n_tasks=2, beta=-1)
     seq = SequentialLearner(nn.Linear(4, 3), n_tasks=2, n_classes=2)
     with pytest.raises(ValueError, match="output logits"):
         seq.logits(0, torch.randn(3, 4))

@@ -20,13 +20,19 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._checks import require_dims, require_float, require_positive_int, require_tensor
+from .._checks import (
+    require_dims,
+    require_float,
+    require_labels,
+    require_number,
+    require_positive_int,
+)
 from ..target import TargetSpec, describe
 from ..train import progress_bar
 
@@ -56,8 +62,16 @@ class ArchSpace:
         return [a for d in range(1, self.max_depth + 1) for a in itertools.product(self.widths, repeat=d)]
 
     def check(self, arch: Sequence[int]) -> tuple[int, ...]:
+        """``arch`` as a tuple, or a ValueError naming what this space allows (depths, widths)."""
+        if isinstance(arch, (str, bytes)) or not isinstance(arch, Sequence):
+            raise ValueError(
+                f"arch: expected a tuple of hidden widths such as {(self.widths[-1],) * min(2, self.max_depth)}, "
+                f"got {arch!r}"
+            )
         arch = tuple(arch)
-        if not 1 <= len(arch) <= self.max_depth or any(w not in self.widths for w in arch):
+        if not 1 <= len(arch) <= self.max_depth or any(
+            isinstance(w, bool) or not isinstance(w, int) or w not in self.widths for w in arch
+        ):
             raise ValueError(
                 f"arch: expected 1 to {self.max_depth} hidden widths, each one of {list(self.widths)}, got {arch!r}"
             )
@@ -112,6 +126,18 @@ class ArchSpace:
         return sum(a * b + b for a, b in zip(dims[:-1], dims[1:]))
 
 
+def _check_data(x: torch.Tensor, y: torch.Tensor) -> None:
+    require_float("x", x)
+    require_dims("x", x, (2,), "[N, d_in]")
+    require_labels("y", y, x.shape[0])
+
+
+def _check_batch_size(batch_size: int | None, allow_none: bool) -> int | None:
+    if batch_size is None and allow_none:
+        return None
+    return require_positive_int("batch_size", batch_size)
+
+
 def supernet_forward(
     params: dict[str, torch.Tensor], unit_mask: torch.Tensor, layer_gate: torch.Tensor, x: torch.Tensor
 ) -> torch.Tensor:
@@ -160,6 +186,9 @@ def init_from_scratch(
 
     The fan-in is the architecture's own width (not the supernet's ``W``), as a stand-alone MLP would have.
     """
+    if not archs:
+        raise ValueError("archs: expected at least one architecture, got none")
+    archs = [space.check(a) for a in archs]
     spec = space.spec()
     out = {}
     fan_ins = torch.tensor([[space.d_in, *[a[min(s, len(a) - 1)] for s in range(space.max_depth)]] for a in archs])
@@ -194,10 +223,10 @@ def fit_from_scratch(
     Adam is elementwise, and each architecture's loss depends only on its own slice, so training
     them stacked is exactly training them one by one (the summed loss gives each its own gradient).
     """
-    require_float("x", x)
-    require_dims("x", x, (2,), "[N, d_in]")
-    require_tensor("y", y)
+    _check_data(x, y)
     n_steps = require_positive_int("n_steps", n_steps)
+    lr = require_number("lr", lr, positive=True)
+    batch_size = _check_batch_size(batch_size, allow_none=True)
     device = x.device
     params = {k: v.to(device).requires_grad_() for k, v in init_from_scratch(space, archs, generator).items()}
     unit, gate = (m.to(device) for m in space.masks(archs))
@@ -221,6 +250,9 @@ def arch_accuracy(
     params: dict[str, torch.Tensor], space: ArchSpace, archs: Sequence[Sequence[int]], x: torch.Tensor, y: torch.Tensor
 ) -> torch.Tensor:
     """``[A]`` accuracy of each architecture (with its weights in ``params``) on ``x: [N, d_in]``, ``y: [N]``."""
+    _check_data(x, y)
+    if not archs:
+        raise ValueError("archs: expected at least one architecture, got none")
     unit, gate = (m.to(x.device) for m in space.masks(archs))
     return (supernet_forward(params, unit, gate, x).argmax(-1) == y).float().mean(-1)
 
@@ -237,6 +269,7 @@ def fit_smash(
     lr: float = 1e-3,
     generator: torch.Generator | None = None,
     progress: bool | None = None,
+    callback: Callable[[int], None] | None = None,
 ) -> list[float]:
     """SMASH training: each step draws ``archs_per_step`` architectures from ``archs`` and a minibatch,
     generates their weights ``h_φ(encode(a))`` and takes one Adam step on ``φ``. Returns the losses.
@@ -245,11 +278,17 @@ def fit_smash(
         hnet: ``z: [A, 2L] → {name: [A, *shape]}`` for ``space.spec()``.
         archs: the architectures the hypernetwork may see (keep the ones you will rank out of it).
         progress: show a progress bar over the steps.
+        callback: called as ``callback(step)`` after step ``1..n_steps`` (e.g. to score the
+            hypernetwork part-way, as lecture 08's capacity-and-steps study does); it draws no random numbers.
     """
-    require_float("x", x)
-    require_tensor("y", y)
+    _check_data(x, y)
     if not archs:
         raise ValueError("archs: expected at least one training architecture, got none")
+    archs_per_step = require_positive_int("archs_per_step", archs_per_step)
+    batch_size = _check_batch_size(batch_size, allow_none=False)
+    lr = require_number("lr", lr, positive=True)
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback: expected a callable callback(step) or None, got {type(callback).__name__}")
     device = x.device
     codes = space.encode(archs).to(device)
     unit_all, gate_all = (m.to(device) for m in space.masks(archs))
@@ -266,6 +305,8 @@ def fit_smash(
         loss.backward()
         opt.step()
         losses.append(loss.detach())
+        if callback is not None:
+            callback(len(losses))
     return [float(v) for v in torch.stack(losses)]
 
 

@@ -13,6 +13,11 @@ Tasks arrive one after another; after training on task ``t`` the learner never s
   (with one small output head per task, the usual task-incremental baseline).
 * the same with ``ewc_strength > 0``: Elastic Weight Consolidation (Kirkpatrick et al., PNAS 2017),
   a quadratic penalty ``Σ_j Σ_i F_j,i (θ_i - θ*_j,i)²`` weighted by the diagonal Fisher information.
+
+Tasks come from :func:`split_by_classes` (split digits, lecture 07 §1) or :func:`permuted_tasks` (the
+same digits under a different fixed pixel permutation per task, §7), each with a validation split for
+choosing hyperparameters (``β``, ``λ``) and a test split for reporting. :func:`fit_joint` trains any
+learner on all tasks at once: the upper bound a continual learner is measured against.
 """
 
 from __future__ import annotations
@@ -25,20 +30,60 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
-from .._checks import require_dims, require_float, require_positive_int, require_tensor
+from .._checks import require_dims, require_float, require_number, require_positive_int, require_tensor
 from ..target import functional_forward
+from ..train import progress_bar
 
 # --- data --------------------------------------------------------------------------------
 
 
 class TaskData(NamedTuple):
-    """One task of a split dataset. ``x_*: [n, d]`` float, ``y_*: [n]`` int64 labels ``0..C-1`` within the task."""
+    """One task of a split dataset. ``x_*: [n, d]`` float, ``y_*: [n]`` int64 labels ``0..C-1`` within the task.
+
+    ``classes[k]`` is the original class of label ``k``. ``x_val, y_val`` (``None`` when no validation split
+    was asked for) are held out of training, for choosing hyperparameters without touching the test split.
+    """
 
     x_train: torch.Tensor
     y_train: torch.Tensor
     x_test: torch.Tensor
     y_test: torch.Tensor
     classes: tuple[int, ...]
+    x_val: torch.Tensor | None = None
+    y_val: torch.Tensor | None = None
+
+    def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(x, y)`` of the split ``"train"``, ``"val"`` or ``"test"``."""
+        if name not in ("train", "val", "test"):
+            raise ValueError(f"split: expected 'train', 'val' or 'test', got {name!r}")
+        x, y = getattr(self, f"x_{name}"), getattr(self, f"y_{name}")
+        if x is None:
+            raise ValueError(f"split: this task has no {name!r} split; make the tasks with val_fraction > 0")
+        return x, y
+
+
+def _check_fractions(test_fraction: float, val_fraction: float) -> None:
+    if not isinstance(test_fraction, (int, float)) or not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction: expected a number in (0, 1), got {test_fraction!r}")
+    if not isinstance(val_fraction, (int, float)) or not 0 <= val_fraction < 1 or test_fraction + val_fraction >= 1:
+        raise ValueError(
+            f"val_fraction: expected a number in [0, 1) with test_fraction + val_fraction < 1, got {val_fraction!r} "
+            f"(test_fraction {test_fraction!r})"
+        )
+
+
+def _split_indices(
+    idx: torch.Tensor, test_fraction: float, val_fraction: float, generator: torch.Generator | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One class's example indices shuffled and cut into (train, val, test): test first, then validation."""
+    idx = idx[torch.randperm(len(idx), generator=generator).to(idx.device)]
+    n_test = max(1, round(test_fraction * len(idx)))
+    n_val = round(val_fraction * len(idx)) if val_fraction > 0 else 0
+    if val_fraction > 0:
+        n_val = max(1, n_val)
+    if len(idx) - n_test - n_val < 1:
+        raise ValueError(f"a class with {len(idx)} examples cannot give a test, validation and training example")
+    return idx[n_test + n_val :], idx[n_test : n_test + n_val], idx[:n_test]
 
 
 def split_by_classes(
@@ -47,46 +92,87 @@ def split_by_classes(
     groups: Sequence[Sequence[int]],
     test_fraction: float = 0.3,
     generator: torch.Generator | None = None,
+    val_fraction: float = 0.0,
 ) -> list[TaskData]:
-    """Split a labelled dataset into tasks, one per group of original classes.
+    """Split a labelled dataset into tasks, one per group of original classes (split digits, lecture 07).
 
     Within task ``t`` the label of class ``groups[t][k]`` becomes ``k`` (task-incremental:
     the learner is told which task an input belongs to and answers within that task).
-    Each class is split into train and test separately, so both halves keep its proportion.
+    Each class is split into train, validation and test separately, so every split keeps its proportion.
 
     Args:
         x: ``[n, d]`` inputs; y: ``[n]`` integer labels.
         groups: e.g. ``[(0, 1), (2, 3), ...]`` for split digits.
         test_fraction: share of each class held out for testing, in ``(0, 1)``.
+        val_fraction: share of each class held out for validation (0: no validation split).
     """
     require_float("x", x)
     require_dims("x", x, (2,), "[n, d]")
     require_tensor("y", y)
     if y.dtype not in (torch.int64, torch.int32) or y.shape != x.shape[:1]:
         raise ValueError(f"y: expected integer labels of shape [{x.shape[0]}], got {y.dtype} {list(y.shape)}")
-    if not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction: expected a number in (0, 1), got {test_fraction}")
+    _check_fractions(test_fraction, val_fraction)
     if not groups or any(len(g) < 2 for g in groups):
         raise ValueError(f"groups: expected a list of class groups with at least 2 classes each, got {groups!r}")
     tasks = []
     for group in groups:
-        train_idx, test_idx, labels_train, labels_test = [], [], [], []
+        parts: dict[str, list[torch.Tensor]] = {"train": [], "val": [], "test": []}
+        labels: dict[str, list[torch.Tensor]] = {"train": [], "val": [], "test": []}
         for k, cls in enumerate(group):
             idx = torch.nonzero(y == cls).flatten()
             if len(idx) < 2:
                 raise ValueError(f"groups: class {cls} has {len(idx)} examples; need at least 2 to split")
-            idx = idx[torch.randperm(len(idx), generator=generator).to(idx.device)]
-            n_test = max(1, round(test_fraction * len(idx)))
-            test_idx.append(idx[:n_test])
-            train_idx.append(idx[n_test:])
-            labels_test.append(torch.full((n_test,), k, dtype=torch.int64, device=y.device))
-            labels_train.append(torch.full((len(idx) - n_test,), k, dtype=torch.int64, device=y.device))
-        tr, te = torch.cat(train_idx), torch.cat(test_idx)
-        tasks.append(TaskData(x[tr], torch.cat(labels_train), x[te], torch.cat(labels_test), tuple(group)))
+            for name, part in zip(
+                ("train", "val", "test"), _split_indices(idx, test_fraction, val_fraction, generator)
+            ):
+                parts[name].append(part)
+                labels[name].append(torch.full((len(part),), k, dtype=torch.int64, device=y.device))
+        cut = {name: torch.cat(parts[name]) for name in parts}
+        lab = {name: torch.cat(labels[name]) for name in labels}
+        val = (x[cut["val"]], lab["val"]) if val_fraction > 0 else (None, None)
+        tasks.append(TaskData(x[cut["train"]], lab["train"], x[cut["test"]], lab["test"], tuple(group), *val))
     return tasks
 
 
-# --- the output regularizer (von Oswald et al. 2020, eq. 2) -------------------------------
+def permuted_tasks(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    n_tasks: int,
+    test_fraction: float = 0.3,
+    val_fraction: float = 0.0,
+    generator: torch.Generator | None = None,
+) -> list[TaskData]:
+    """``n_tasks`` tasks on the same examples, each with its own fixed permutation of the input features.
+
+    Permuted MNIST (Goodfellow et al. 2013; von Oswald et al. 2020 §3) on any dataset: task 0 is the
+    data as it is, task ``t > 0`` shuffles the ``d`` features by a random permutation drawn from
+    ``generator``. Every task keeps all classes (labels unchanged) and the same train/validation/test split
+    (stratified by class), so the tasks differ only in where each pixel is. Lecture 07 §7.
+
+    Args:
+        x: ``[n, d]`` inputs; y: ``[n]`` integer labels ``0..C-1``.
+    Returns ``n_tasks`` :class:`TaskData` with ``classes = (0, …, C-1)``.
+    """
+    require_float("x", x)
+    require_dims("x", x, (2,), "[n, d]")
+    require_tensor("y", y)
+    if y.dtype not in (torch.int64, torch.int32) or y.shape != x.shape[:1]:
+        raise ValueError(f"y: expected integer labels of shape [{x.shape[0]}], got {y.dtype} {list(y.shape)}")
+    n_tasks = require_positive_int("n_tasks", n_tasks)
+    classes = tuple(int(c) for c in torch.unique(y).tolist())
+    if classes != tuple(range(len(classes))) or len(classes) < 2:
+        raise ValueError(f"y: expected labels 0..C-1 with C >= 2, got the classes {list(classes)}")
+    (base,) = split_by_classes(x, y.long(), [classes], test_fraction, generator, val_fraction)
+    perms = [torch.arange(x.shape[1])] + [torch.randperm(x.shape[1], generator=generator) for _ in range(n_tasks - 1)]
+    out = []
+    for p in perms:
+        p = p.to(x.device)
+        val = (base.x_val[:, p], base.y_val) if base.x_val is not None else (None, None)
+        out.append(TaskData(base.x_train[:, p], base.y_train, base.x_test[:, p], base.y_test, classes, *val))
+    return out
+
+
+# --- the output regularizer (von Oswald et al. 2020, eq. 2 without the look-ahead) ---------
 
 
 HyperNet = Callable[[torch.Tensor], dict[str, torch.Tensor]]
@@ -104,7 +190,10 @@ def snapshot(hnet: HyperNet, embeddings: torch.Tensor) -> dict[str, torch.Tensor
 
 
 def output_regularizer(hnet: HyperNet, embeddings: torch.Tensor, targets: Mapping[str, torch.Tensor]) -> torch.Tensor:
-    """``(1/T') Σ_j ‖h(e_j) − θ*_j‖²`` over the ``T'`` earlier tasks (von Oswald et al. 2020, eq. 2).
+    """``(1/T') Σ_j ‖h(e_j) − θ*_j‖²`` over the ``T'`` earlier tasks.
+
+    Von Oswald et al. 2020, eq. 2, with its look-ahead ``ΔΘ_h`` set to zero: the paper evaluates the
+    hypernetwork at ``Θ_h + ΔΘ_h``, where ``ΔΘ_h`` is the step the task loss alone would take.
 
     Args:
         hnet: the hypernetwork being trained, ``z: [B, d_z] → {name: [B, *shape]}``.
@@ -196,6 +285,53 @@ def ewc_penalty(
     return total
 
 
+class EWCQuadratic(NamedTuple):
+    """All of EWC's per-task springs folded into one: ``Σ_j F_j (θ − θ*_j)² = A (θ − m)² + c`` elementwise.
+
+    ``A = Σ_j F_j`` (total stiffness), ``m = Σ_j F_j θ*_j / A`` (the stiffness-weighted anchor; 0 where
+    ``A = 0``) and the constant ``c`` (a number). A sum of quadratics is a quadratic, so EWC needs the
+    network plus two tensors of its size, however many tasks it has seen: the same penalty, value and
+    gradient, as keeping every ``(θ*_j, F_j)`` (lecture 07 §8).
+    """
+
+    stiffness: dict[str, torch.Tensor]
+    center: dict[str, torch.Tensor]
+    constant: float
+    n_tasks: int
+
+    @staticmethod
+    def fold(anchors: Sequence[tuple[Mapping[str, torch.Tensor], Mapping[str, torch.Tensor]]]) -> EWCQuadratic:
+        """Fold ``[(θ*_j, F_j), …]`` into one quadratic (in float64, then back to each tensor's dtype)."""
+        if not anchors:
+            raise ValueError("anchors: expected at least one (anchor, Fisher) pair, got none")
+        a: dict[str, torch.Tensor] = {}
+        b: dict[str, torch.Tensor] = {}
+        c = 0.0
+        for anchor, fisher in anchors:
+            for name, f in fisher.items():
+                f64, t64 = f.double(), anchor[name].double()
+                a[name] = a.get(name, 0) + f64
+                b[name] = b.get(name, 0) + f64 * t64
+                c += float((f64 * t64 * t64).sum())
+        center = {n: torch.where(a[n] > 0, b[n] / a[n].clamp_min(1e-300), torch.zeros_like(a[n])) for n in a}
+        c -= sum(float((a[n] * center[n] * center[n]).sum()) for n in a)
+        dtype = {n: anchors[0][1][n].dtype for n in a}
+        return EWCQuadratic({n: a[n].to(dtype[n]) for n in a}, {n: center[n].to(dtype[n]) for n in a}, c, len(anchors))
+
+    def add(self, anchor: Mapping[str, torch.Tensor], fisher: Mapping[str, torch.Tensor]) -> EWCQuadratic:
+        """This quadratic plus one more task's spring ``F (θ − θ*)²`` (the folded form is itself a spring)."""
+        both = EWCQuadratic.fold([(self.center, self.stiffness), (anchor, fisher)])
+        return both._replace(constant=both.constant + self.constant, n_tasks=self.n_tasks + 1)
+
+    def penalty(self, model: nn.Module) -> torch.Tensor:
+        """``Σ_i A_i (θ_i − m_i)² + c``: equal to :func:`ewc_penalty` over the folded anchors."""
+        named = dict(model.named_parameters())
+        total = next(iter(named.values())).new_zeros(())
+        for name, a in self.stiffness.items():
+            total = total + (a * (named[name] - self.center[name]).pow(2)).sum()
+        return total + self.constant
+
+
 # --- learners ---------------------------------------------------------------------------------
 
 
@@ -226,7 +362,7 @@ class HyperNetLearner(nn.Module):
         target: the network whose weights are generated (its own parameters are never used).
         hnet: any hypernetwork for ``describe(target)``: ``z: [B, d_z] → {name: [B, *shape]}``.
         n_tasks: how many task embeddings to hold.
-        beta: strength of the output regularizer (the paper's ``β_output``).
+        beta: strength of the output regularizer (the paper's ``β_output``), a finite number ``>= 0``.
         n_steps, lr: Adam steps and learning rate per task (full-batch: the tasks are small).
 
     While learning task ``t`` only ``φ`` and ``e_t`` are trained; earlier embeddings stay as they were.
@@ -248,11 +384,11 @@ class HyperNetLearner(nn.Module):
         z_dim = getattr(hnet, "z_dim", None)
         if not isinstance(z_dim, int):
             raise TypeError(f"hnet: expected a hypernetwork with an int attribute z_dim, got {type(hnet).__name__}")
-        if beta < 0:
-            raise ValueError(f"beta: expected a non-negative number, got {beta}")
         self.target, self.hnet = target, hnet
+        self.beta = require_number("beta", beta, minimum=0)
         self.n_tasks = require_positive_int("n_tasks", n_tasks)
-        self.n_steps, self.lr, self.beta = require_positive_int("n_steps", n_steps), lr, beta
+        self.n_steps = require_positive_int("n_steps", n_steps)
+        self.lr = require_number("lr", lr, positive=True)
         # Small random embeddings: distinct per task from the start (the paper draws them from N(0, 1)).
         self.embeddings = nn.ParameterList(
             nn.Parameter(torch.randn(z_dim, generator=generator).to(next(hnet.parameters()))) for _ in range(n_tasks)
@@ -295,7 +431,12 @@ class SequentialLearner(nn.Module):
     Args:
         model: maps ``x: [n, d]`` to ``[n, n_tasks * n_classes]`` logits: one head of ``n_classes``
             per task (task ``t`` reads columns ``t*C .. (t+1)*C - 1``), the usual task-incremental baseline.
-        ewc_strength: ``λ`` in ``L_t + (λ/2) Σ_j Σ_i F_j,i (θ_i − θ*_j,i)²``; 0 is plain fine-tuning.
+        ewc_strength: ``λ`` in ``L_t + (λ/2) Σ_j Σ_i F_j,i (θ_i − θ*_j,i)²``, a finite number ``>= 0``;
+            0 is plain fine-tuning.
+        n_steps, lr: Adam steps and learning rate per task (full-batch).
+
+    After each task it adds that task's spring (its anchor ``θ*_t`` and Fisher ``F_t``) to one
+    :class:`EWCQuadratic`, ``quadratic``: what it stores and computes does not grow with the tasks.
     """
 
     def __init__(
@@ -310,15 +451,13 @@ class SequentialLearner(nn.Module):
         super().__init__()
         if not isinstance(model, nn.Module):
             raise TypeError(f"model: expected an nn.Module, got {type(model).__name__}")
-        if ewc_strength < 0:
-            raise ValueError(f"ewc_strength: expected a non-negative number, got {ewc_strength}")
         self.model = model
-        self.n_tasks, self.n_classes = (
-            require_positive_int("n_tasks", n_tasks),
-            require_positive_int("n_classes", n_classes),
-        )
-        self.ewc_strength, self.n_steps, self.lr = ewc_strength, require_positive_int("n_steps", n_steps), lr
-        self.anchors: list[tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]] = []
+        self.n_tasks = require_positive_int("n_tasks", n_tasks)
+        self.n_classes = require_positive_int("n_classes", n_classes)
+        self.ewc_strength = require_number("ewc_strength", ewc_strength, minimum=0)
+        self.n_steps = require_positive_int("n_steps", n_steps)
+        self.lr = require_number("lr", lr, positive=True)
+        self.quadratic: EWCQuadratic | None = None
 
     def _head(self, t: int) -> Callable[[torch.Tensor], torch.Tensor]:
         return lambda out: out[..., t * self.n_classes : (t + 1) * self.n_classes]
@@ -338,16 +477,52 @@ class SequentialLearner(nn.Module):
         losses = []
         for _ in range(self.n_steps):
             loss = F.cross_entropy(self.logits(t, x), y)
-            if self.ewc_strength > 0 and self.anchors:
-                loss = loss + 0.5 * self.ewc_strength * ewc_penalty(self.model, self.anchors)
+            if self.ewc_strength > 0 and self.quadratic is not None:
+                loss = loss + 0.5 * self.ewc_strength * self.quadratic.penalty(self.model)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             losses.append(loss.detach())
         if self.ewc_strength > 0:
             anchor = {n: p.detach().clone() for n, p in self.model.named_parameters()}
-            self.anchors.append((anchor, fisher_diagonal(self.model, x, self._head(t))))
+            fisher = fisher_diagonal(self.model, x, self._head(t))
+            q = self.quadratic
+            self.quadratic = EWCQuadratic.fold([(anchor, fisher)]) if q is None else q.add(anchor, fisher)
         return [float(v) for v in torch.stack(losses)]
+
+
+def fit_joint(
+    learner: ContinualLearner,
+    tasks: Sequence[TaskData],
+    n_steps: int,
+    lr: float,
+    progress: bool | None = None,
+) -> list[float]:
+    """Train ``learner`` on every task at once: the joint (multi-task) upper bound of lecture 07.
+
+    Each full-batch Adam step minimises the mean over tasks of their cross-entropies, through the same
+    ``logits(t, x)`` the continual protocol uses, on all of the learner's trainable parameters (for a
+    :class:`HyperNetLearner`: ``φ`` and every embedding). No task is ever absent, so nothing is forgotten:
+    what it reaches is what the network could do with all the data. Returns the losses.
+    """
+    if not isinstance(learner, nn.Module):
+        raise TypeError(f"learner: expected a HyperNetLearner or SequentialLearner, got {type(learner).__name__}")
+    if not tasks:
+        raise ValueError("tasks: expected at least one task, got none")
+    n_steps = require_positive_int("n_steps", n_steps)
+    params = [p for p in learner.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=require_number("lr", lr, positive=True))
+    for t, task in enumerate(tasks):
+        _check_task_batch(t, len(tasks), task.x_train, task.y_train)
+    losses = []
+    for _ in progress_bar(range(n_steps), "joint training", progress=progress):
+        loss = sum(F.cross_entropy(learner.logits(t, task.x_train), task.y_train) for t, task in enumerate(tasks))
+        loss = loss / len(tasks)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(loss.detach())
+    return [float(v) for v in torch.stack(losses)]
 
 
 # --- evaluation -------------------------------------------------------------------------------
@@ -359,25 +534,47 @@ def task_accuracy(learner: ContinualLearner, t: int, x: torch.Tensor, y: torch.T
     return float((learner.logits(t, x).argmax(-1) == y).float().mean())
 
 
-def accuracy_matrix(
-    learner: ContinualLearner, tasks: Sequence[TaskData], progress: Callable[[int], None] | None = None
-) -> torch.Tensor:
-    """Train on ``tasks`` in order; ``R[i, j]`` = test accuracy on task ``j`` after training task ``i``.
+def accuracy_matrices(
+    learner: ContinualLearner,
+    tasks: Sequence[TaskData],
+    splits: Sequence[str] = ("test",),
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, torch.Tensor]:
+    """Train on ``tasks`` in order; ``R[split][i, j]`` = accuracy on task ``j``'s ``split`` after training task ``i``.
 
-    Returns ``[T, T]`` with ``NaN`` above the diagonal (tasks not yet seen are not scored).
-    ``progress(i)`` is called after each task (for a progress bar).
+    Each matrix is ``[T, T]`` with ``NaN`` above the diagonal (tasks not yet seen are not scored).
+    ``splits`` names the held-out splits to score (``"val"``, ``"test"``), all from the one training run.
+    ``progress(i)`` is called after each task (for a progress bar, or to record what the learner holds).
     """
     if not tasks:
         raise ValueError("tasks: expected at least one task, got none")
+    if isinstance(splits, str) or not splits:
+        raise ValueError(f"splits: expected a list of split names such as ['val', 'test'], got {splits!r}")
+    for name in splits:
+        tasks[0].split(name)  # refuses an unknown or missing split before any training
     n = len(tasks)
-    R = torch.full((n, n), float("nan"))
+    R = {name: torch.full((n, n), float("nan")) for name in splits}
     for i, task in enumerate(tasks):
         learner.fit_task(i, task.x_train, task.y_train)
         for j in range(i + 1):
-            R[i, j] = task_accuracy(learner, j, tasks[j].x_test, tasks[j].y_test)
+            for name in splits:
+                R[name][i, j] = task_accuracy(learner, j, *tasks[j].split(name))
         if progress is not None:
             progress(i)
     return R
+
+
+def accuracy_matrix(
+    learner: ContinualLearner, tasks: Sequence[TaskData], progress: Callable[[int], None] | None = None
+) -> torch.Tensor:
+    """The test-split matrix of :func:`accuracy_matrices`: ``R[i, j]`` after training task ``i``, on task ``j``."""
+    return accuracy_matrices(learner, tasks, ("test",), progress)["test"]
+
+
+@torch.no_grad()
+def final_accuracies(learner: ContinualLearner, tasks: Sequence[TaskData], split: str = "test") -> torch.Tensor:
+    """``[T]``: accuracy on each task's ``split`` as the learner is now (after :func:`fit_joint`, say)."""
+    return torch.tensor([task_accuracy(learner, t, *task.split(split)) for t, task in enumerate(tasks)])
 
 
 def _check_matrix(R: torch.Tensor) -> torch.Tensor:

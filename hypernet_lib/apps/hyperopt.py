@@ -20,7 +20,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._checks import require_dims, require_float, require_positive_int, require_tensor
+from .._checks import (
+    require_dims,
+    require_float,
+    require_labels,
+    require_number,
+    require_positive_int,
+)
 from ..hypernets import HyperNetBase, HyperNetwork
 from ..target import TargetSpec, describe, functional_forward
 from ..train import progress_bar
@@ -29,14 +35,14 @@ from ..train import progress_bar
 def _check_data(x: torch.Tensor, y: torch.Tensor) -> None:
     require_float("x", x)
     require_dims("x", x, (2,), "[N, d_in]")
-    require_tensor("y", y)
-    if y.dtype != torch.int64 or y.shape != x.shape[:1]:
-        raise ValueError(f"y: expected int64 labels of shape [{x.shape[0]}], got {y.dtype} {list(y.shape)}")
+    require_labels("y", y, x.shape[0])
 
 
 def _check_log_lam(log_lam: torch.Tensor) -> torch.Tensor:
     require_float("log_lam", log_lam)
     require_dims("log_lam", log_lam, (1,), "[K], one log10 weight decay per model")
+    if len(log_lam) == 0 or not torch.isfinite(log_lam).all():
+        raise ValueError(f"log_lam: expected at least one finite log10 weight decay, got {log_lam.tolist()}")
     return log_lam
 
 
@@ -95,7 +101,9 @@ class BestResponseNet(nn.Module):
         hnet: HyperNetBase | None = None,
     ):
         super().__init__()
-        low, high = (float(v) for v in log_range)
+        if not isinstance(log_range, Sequence) or len(log_range) != 2:
+            raise ValueError(f"log_range: expected (low, high), got {log_range!r}")
+        low, high = (require_number("log_range", v) for v in log_range)
         if not low < high:
             raise ValueError(f"log_range: expected (low, high) with low < high, got {log_range!r}")
         self.log_range = (low, high)
@@ -142,7 +150,10 @@ def fit_best_response(
     ``progress`` shows a progress bar over the steps.
     """
     _check_data(x, y)
-    opt = torch.optim.Adam(br.parameters(), lr=lr)
+    if not isinstance(br, BestResponseNet):
+        raise TypeError(f"br: expected a BestResponseNet, got {type(br).__name__}")
+    samples_per_step = require_positive_int("samples_per_step", samples_per_step)
+    opt = torch.optim.Adam(br.parameters(), lr=require_number("lr", lr, positive=True))
     losses = []
     n_steps = require_positive_int("n_steps", n_steps)
     for _ in progress_bar(range(n_steps), "best response", progress=progress):
@@ -176,6 +187,8 @@ def tune_hyperparameter(
     (outside it the hypernetwork has never been taught the best response).
     """
     low, high = br.log_range
+    log_lam_init = require_number("log_lam_init", log_lam_init)
+    lr = require_number("lr", lr, positive=True)
     if not low <= log_lam_init <= high:
         raise ValueError(f"log_lam_init: expected a value in the trained range [{low}, {high}], got {log_lam_init}")
     _check_data(x_val, y_val)
@@ -227,7 +240,7 @@ def fit_weight_decayed(
         bound = 1.0 / p.fan_in**0.5
         w = (torch.rand(k, *p.shape, generator=generator) * 2 - 1) * bound
         params[p.name] = w.to(x).requires_grad_()
-    opt = torch.optim.Adam(params.values(), lr=lr)
+    opt = torch.optim.Adam(params.values(), lr=require_number("lr", lr, positive=True))
     n_steps = require_positive_int("n_steps", n_steps)
     for _ in progress_bar(range(n_steps), "one network", progress=progress):
         loss = penalized_loss(target, params, log_lam, x, y).sum()
