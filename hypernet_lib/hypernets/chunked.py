@@ -151,6 +151,9 @@ class ChunkedHyperNet(HyperNetBase):
     def chunks(self, z: torch.Tensor) -> torch.Tensor:
         """Every chunk at once: ``z: [B, d_z] → [B, K, S]`` (``[d_z] → [K, S]``), padding included."""
         check_embedding(z, self.z_dim, self.chunk_embeddings)
+        return self._chunks(z)
+
+    def _chunks(self, z: torch.Tensor) -> torch.Tensor:
         first: nn.Linear = self.generator[0]
         # first([z, c_k]) = W_z z + W_c c_k + b: compute the two halves apart and broadcast, so the
         # [B, K, d_z + d_c] concatenation is never built.
@@ -161,7 +164,8 @@ class ChunkedHyperNet(HyperNetBase):
         return out * self.scale
 
     def generate(self, z: torch.Tensor) -> Params:
-        chunks = self.chunks(z)
+        # z was checked by forward; checking it again here would also break torch.func.vmap over generate
+        chunks = self._chunks(z)
         flat = chunks.flatten(-2)[..., self.position]  # concatenate, drop the padding
         return self.spec.split(flat)
 
