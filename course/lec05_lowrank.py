@@ -1,18 +1,18 @@
 """Lecture 05's sweep: full, low-rank and chunked hypernetworks for lecture 01's sine task, at several sizes.
 
-python -m course.lec05_lowrank                    # retrain checkpoints/05_sweep_<family>.pt and 05_init_check.pt
-python -m course.lec05_lowrank --only lowrank     # one of them (they are independent): a family, or init-check
+python -m course.lec05_lowrank                    # retrain checkpoints/05_sweep_<family>.pt, 05_init_check.pt, 05_adapters.pt
+python -m course.lec05_lowrank --only lowrank     # one of them (they are independent): a family, init-check, adapters
 
 Every model writes all 1,761 weights of the 1-40-40-1 ReLU network of lecture 01 from the task's
 (amplitude, phase), encoded with constant L2 norm (:func:`embed`). Each family is swept over its own size
 knob (``CONFIG["knobs"]``): the full hypernetwork's feature width ``d_e``, the low-rank one's rank ``r``,
-the chunked one's chunk size ``S``. Every size is trained at three learning rates and three seeds, and
+the chunked one's chunk size ``S``. Every size is trained at four learning rates and three seeds, and
 for each size the learning rate with the lowest mean error on *validation* tasks is kept; the test tasks
 are only scored, in the notebook.
 
-All nine runs of one size (3 learning rates x 3 seeds) train at once as one batched model: their
+All twelve runs of one size (4 learning rates x 3 seeds) train at once as one batched model: their
 parameters are stacked (``torch.func.stack_module_state``) and the loss is ``vmap``-ed over them. Adam
-is element-wise, so this is exactly nine independent runs; it is written out below only so that each
+is element-wise, so this is exactly twelve independent runs; it is written out below only so that each
 run can have its own learning rate.
 """
 
@@ -34,6 +34,7 @@ from hypernet_lib import (
     LowRankHyperNet,
     default_device,
     describe,
+    fit,
     functional_forward,
     sample_sinusoids,
 )
@@ -47,6 +48,21 @@ FAMILIES = ("full", "lowrank", "chunked")
 INIT_CHECK_NAME = "05_init_check.pt"  # the sweep's choice of init, checked: one size per family from hyperfan-in
 NAMES = (*(f"05_sweep_{f}.pt" for f in FAMILIES), INIT_CHECK_NAME)
 INIT_CHECK_SIZES = {"full": 4, "lowrank": 4, "chunked": 200}
+ADAPTERS_NAME = "05_adapters.pt"  # section 7: generated LoRA-style adapters and per-task ones (the oracle)
+NAMES = (*NAMES, ADAPTERS_NAME)
+ADAPTERS: dict[str, Any] = {
+    "base_sine": (3.0, 1.0),  # the pretrained network draws 3 sin(x - 1)
+    "pretrain_steps": 1000,
+    "adapt": ("2.weight", "4.weight", "4.bias"),
+    "ranks": (1, 4, 16),
+    "trunk": (32, 16),
+    "n_steps": 3000,
+    "lr": 1e-2,
+    "tasks_per_step": 32,
+    "points_per_task": 50,
+    "oracle_tasks": 32,  # the first test sines
+    "seed": 0,
+}
 CONFIG: dict[str, Any] = {
     "knobs": {  # each family's size knob: d_e, rank r, chunk size S
         "full": (1, 2, 3, 4, 6, 8, 16),
@@ -57,7 +73,7 @@ CONFIG: dict[str, Any] = {
     "chunk_dim": 8,  # chunked: embeddings of 8, generator [z, c_k] (12) → 32 → S
     "chunk_hidden": (32,),
     "init": "default",
-    "lrs": (1e-3, 3e-3, 1e-2),
+    "lrs": (1e-3, 3e-3, 1e-2, 3e-2),
     "seeds": (0, 1, 2),
     "n_steps": 2500,
     "tasks_per_step": 32,
@@ -207,7 +223,7 @@ def train_size(family: str, knob: int, config: Mapping[str, Any] = CONFIG, devic
             curve.append(val_mse())
     states = []
     for i, model in enumerate(models):
-        # clone: a view would carry the whole stacked storage (all nine runs) into the checkpoint
+        # clone: a view would carry the whole stacked storage (every run) into the checkpoint
         state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         state.update({k: params[k][i].detach().cpu().clone() for k in state if k in params})
         state.update({k: buffers[k][i].detach().cpu().clone() for k in state if k in buffers})
@@ -288,7 +304,7 @@ def load_or_train(config: Mapping[str, Any] = CONFIG) -> dict[str, dict[str, Any
             train,
             recipe=RECIPE,
             keys=("knobs", "lr", "val_mse", "states"),
-            estimate="about 20 minutes of one CPU core",
+            estimate="about 15 minutes of one CPU core per family",
         )
         for family, name in zip(FAMILIES, NAMES)
     }
@@ -341,8 +357,126 @@ def load_init_check(config: Mapping[str, Any] = CONFIG) -> dict[str, Any]:
         train_init_check,
         recipe=RECIPE,
         keys=("sizes", "val_mse", "val_curve"),
-        estimate="about 10 minutes of one CPU core",
+        estimate="about 5 minutes of one CPU core",
     )
+
+
+def adapter_target(adapters: Mapping[str, Any] = ADAPTERS) -> nn.Module:
+    """The pretrained network of section 7: lecture 01's target fitted to one sine (weights from the payload)."""
+    return sine_target()
+
+
+def build_adapters(
+    pretrained: nn.Module, rank: int, adapters: Mapping[str, Any] = ADAPTERS
+) -> tuple[nn.Module, nn.Module]:
+    """(generated, oracle) adapters of rank ``rank`` around the frozen ``pretrained`` network.
+
+    ``generated``: a :class:`~hypernet_lib.LowRankHyperNet` from the encoded task to ``W = W₀ + U Vᵀ`` of the
+    layers ``adapters["adapt"]``. ``oracle``: the same family with ``hidden=()`` and a one-hot ``z`` per
+    task, which is a table of per-task factors (the head's column ``t`` is task ``t``'s ``U`` and ``V``);
+    its shared head offset is frozen at zero so that the tasks' adapters train independently.
+    """
+    spec = describe(pretrained, include=list(adapters["adapt"]))
+    base = dict(pretrained.named_parameters())
+    torch.manual_seed(adapters["seed"])
+    generated = LowRankHyperNet(spec, z_dim=4, rank=rank, hidden=tuple(adapters["trunk"]), base=base, train_base=False)
+    oracle = LowRankHyperNet(spec, z_dim=adapters["oracle_tasks"], rank=rank, hidden=(), base=base, train_base=False)
+    oracle.head.bias.requires_grad_(False)
+    return generated, oracle
+
+
+def oracle_tasks(adapters: Mapping[str, Any] = ADAPTERS, config: Mapping[str, Any] = CONFIG, device=None):
+    """The sines the oracle adapters are trained for: the first ``adapters["oracle_tasks"]`` test sines."""
+    test = eval_tasks("test", config, device)
+    return type(test)(*(t[: adapters["oracle_tasks"]] for t in test))
+
+
+def _fit_adam(module: nn.Module, loss_of, n_steps: int, lr: float, desc: str, progress=None) -> list[float]:
+    opt = torch.optim.Adam([p for p in module.parameters() if p.requires_grad], lr=lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, n_steps)
+
+    def step(i: int) -> torch.Tensor:
+        loss = loss_of(i)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        schedule.step()
+        return loss.detach()
+
+    return fit(step, n_steps, desc=desc, log_every=50, progress=progress)
+
+
+def train_adapters(adapters: Mapping[str, Any] = ADAPTERS) -> dict[str, Any]:
+    """Pretrain the base network on one sine, then train generated and per-task adapters at every rank.
+
+    Both kinds get the same steps, learning rate and schedule. The generated adapters see fresh random
+    sines (never the oracle's test sines); each oracle adapter sees fresh points of its own sine.
+    Payload: ``pretrained`` (state dict), ``generated`` and ``oracle`` (one state dict per rank), ``losses``.
+    """
+    device = default_device()
+    gen = torch.Generator().manual_seed(adapters["seed"])
+    torch.manual_seed(adapters["seed"])
+    pretrained = adapter_target(adapters).to(device)
+    amplitude, phase = adapters["base_sine"]
+
+    def pretrain_loss(_: int) -> torch.Tensor:
+        x = (torch.rand(128, 1, generator=gen) * 10 - 5).to(device)
+        return (pretrained(x) - amplitude * torch.sin(x - phase)).pow(2).mean()
+
+    _fit_adam(pretrained, pretrain_loss, adapters["pretrain_steps"], 3e-3, "pretraining")
+    pretrained.requires_grad_(False)
+    own = oracle_tasks(adapters, device=device)
+    one_hot = torch.eye(adapters["oracle_tasks"], device=device)
+    n, k = adapters["tasks_per_step"], adapters["points_per_task"]
+    out: dict[str, Any] = {"pretrained": {k_: v.cpu() for k_, v in pretrained.state_dict().items()}}
+    out.update(generated=[], oracle=[], losses=[])
+    for rank in adapters["ranks"]:
+        generated, oracle = (m.to(device) for m in build_adapters(pretrained, rank, adapters))
+
+        def generated_loss(_: int, generated: nn.Module = generated) -> torch.Tensor:
+            t = sample_sinusoids(n, k, 1, generator=gen, device=device)
+            params = generated(embed(t.amplitude, t.phase))
+            return (functional_forward(pretrained, params, t.x_support) - t.y_support).pow(2).mean()
+
+        def oracle_loss(_: int, oracle: nn.Module = oracle) -> torch.Tensor:
+            x = (torch.rand(len(one_hot), k, 1, generator=gen) * 10 - 5).to(device)
+            y = own.amplitude.view(-1, 1, 1) * torch.sin(x - own.phase.view(-1, 1, 1))
+            return (functional_forward(pretrained, oracle(one_hot), x) - y).pow(2).mean()
+
+        losses = [
+            _fit_adam(m, f, adapters["n_steps"], adapters["lr"], f"{name} rank {rank}")
+            for m, f, name in ((generated, generated_loss, "generated"), (oracle, oracle_loss, "oracle"))
+        ]
+        out["generated"].append({k_: v.detach().cpu() for k_, v in generated.state_dict().items()})
+        out["oracle"].append({k_: v.detach().cpu() for k_, v in oracle.state_dict().items()})
+        out["losses"].append(torch.tensor(losses))
+        print(f"rank {rank}: final training MSE generated {losses[0][-1]:.4f}, oracle {losses[1][-1]:.4f}", flush=True)
+    return out
+
+
+def load_adapters(
+    adapters: Mapping[str, Any] = ADAPTERS, device=None
+) -> tuple[nn.Module, dict[int, tuple[nn.Module, nn.Module]]]:
+    """The pretrained network and ``{rank: (generated, oracle)}`` (from ``checkpoints/05_adapters.pt`` when it matches)."""
+    payload = _load_or_train(
+        ADAPTERS_NAME,
+        adapters,
+        train_adapters,
+        recipe=RECIPE,
+        keys=("pretrained", "generated", "oracle"),
+        estimate="about 5 minutes of one CPU core",
+    )
+    device = device or default_device()
+    pretrained = adapter_target(adapters)
+    pretrained.load_state_dict(payload["pretrained"])
+    pretrained = pretrained.to(device).requires_grad_(False)
+    out = {}
+    for rank, g_state, o_state in zip(adapters["ranks"], payload["generated"], payload["oracle"]):
+        generated, oracle = build_adapters(pretrained, rank, adapters)
+        generated.load_state_dict(g_state)
+        oracle.load_state_dict(o_state)
+        out[rank] = (generated.to(device).eval(), oracle.to(device).eval())
+    return pretrained, out
 
 
 def main() -> None:
@@ -351,14 +485,16 @@ def main() -> None:
     )
     parser.add_argument(
         "--only",
-        choices=(*FAMILIES, "init-check"),
+        choices=(*FAMILIES, "init-check", "adapters"),
         action="append",
-        help="retrain only these checkpoints: a family's sweep, or the init check (default: all four)",
+        help="retrain only these checkpoints: a family's sweep, the init check or the adapters (default: all five)",
     )
     args = parser.parse_args()
-    for what in args.only or (*FAMILIES, "init-check"):
+    for what in args.only or (*FAMILIES, "init-check", "adapters"):
         if what == "init-check":
             name, cfg, fn = INIT_CHECK_NAME, init_check_config(), train_init_check
+        elif what == "adapters":
+            name, cfg, fn = ADAPTERS_NAME, ADAPTERS, train_adapters
         else:
             name, cfg, fn = f"05_sweep_{what}.pt", family_config(what), train
         print(f"{RECIPE}: training {name} with {cfg}", flush=True)
