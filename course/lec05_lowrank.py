@@ -40,8 +40,11 @@ from hypernet_lib import (
 )
 from hypernet_lib.checkpoints import load_or_train as _load_or_train
 from hypernet_lib.checkpoints import save_checkpoint
-from hypernet_lib.data import AMPLITUDE_RANGE, PHASE_RANGE
 from hypernet_lib.train import progress_bar
+
+# Lecture 01's constant-L2-norm encoding of a sine task, (A, φ) → z = (cos πu/2, cos πv/2, sin πu/2, sin πv/2)
+# with |z|² = 2 (Gonzalez Ortiz et al.'s "cos|sin"): the sweep reads tasks exactly as lecture 01 does.
+from .lec01_first_principles import embed
 
 RECIPE = "course.lec05_lowrank"
 FAMILIES = ("full", "lowrank", "chunked")
@@ -90,20 +93,6 @@ CONFIG: dict[str, Any] = {
 def sine_target() -> nn.Module:
     """Lecture 01's target: a 1-40-40-1 ReLU network (1,761 numbers)."""
     return nn.Sequential(nn.Linear(1, 40), nn.ReLU(), nn.Linear(40, 40), nn.ReLU(), nn.Linear(40, 1))
-
-
-def embed(amplitude: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
-    """Constant-L2-norm encoding of a sine task: ``amplitude, phase: [B] → z: [B, 4]``, ``|z|² = 2``.
-
-    Each of the two numbers is rescaled to ``γ ∈ [0, 1]`` and encoded as ``(cos(πγ/2), sin(πγ/2))``, a point
-    on a quarter circle: the default input encoding of Gonzalez Ortiz et al.'s MIP hypernetworks
-    (``"cos|sin"`` in their library). Every task's ``z`` has the same norm, so at initialization no task's
-    generated weights are larger than another's (lecture 01, section 4).
-    """
-    a = (amplitude - AMPLITUDE_RANGE[0]) / (AMPLITUDE_RANGE[1] - AMPLITUDE_RANGE[0])
-    p = (phase - PHASE_RANGE[0]) / (PHASE_RANGE[1] - PHASE_RANGE[0])
-    angle = torch.stack([a, p], dim=-1) * (math.pi / 2)
-    return torch.cat([angle.cos(), angle.sin()], dim=-1)
 
 
 def eval_tasks(split: str, config: Mapping[str, Any] = CONFIG, device: torch.device | str | None = None):
