@@ -1,7 +1,7 @@
 """Chunked hypernetworks: one small generator called once per chunk of the target's numbers.
 
 The full hypernetwork's head has a row for every one of the target's ``P`` numbers. Chunking
-(Ha, Dai & Le 2016; von Oswald et al. 2020) cuts the ``P`` numbers into ``K`` chunks of
+(Ha, Dai & Le 2017; von Oswald et al. 2020) cuts the ``P`` numbers into ``K`` chunks of
 ``S`` numbers, gives chunk ``k`` a learned embedding ``c_k ∈ R^{d_c}``, and generates every chunk
 with the *same* generator
 
@@ -16,10 +16,11 @@ Two layouts:
         may straddle two tensors; padding only at the very end.
     ``"layer"`` (shape-aware): each tensor chunked on its own (``ceil(numel / S)`` chunks, padded
         separately), so no chunk mixes layers; with ``S`` a multiple of a row (or a conv filter),
-        each chunk is whole rows (filters), as in Ha et al.'s kernels.
+        each chunk is whole rows (output filters). (Ha et al.'s Eq. 2 cuts a kernel along its
+        *input* channels instead; lecture 04 builds both.)
 
 ``s_k`` is a fixed (not trained) per-position scale set by the initialization; see
-:func:`chunked_hyperfan_init_` for why chunking needs it.
+:func:`chunked_hyperfan_init_` (the course's own scheme) for why chunking needs it.
 """
 
 from __future__ import annotations
@@ -151,6 +152,9 @@ class ChunkedHyperNet(HyperNetBase):
     def chunks(self, z: torch.Tensor) -> torch.Tensor:
         """Every chunk at once: ``z: [B, d_z] → [B, K, S]`` (``[d_z] → [K, S]``), padding included."""
         check_embedding(z, self.z_dim, self.chunk_embeddings)
+        return self._chunks(z)
+
+    def _chunks(self, z: torch.Tensor) -> torch.Tensor:
         first: nn.Linear = self.generator[0]
         # first([z, c_k]) = W_z z + W_c c_k + b: compute the two halves apart and broadcast, so the
         # [B, K, d_z + d_c] concatenation is never built.
@@ -161,7 +165,8 @@ class ChunkedHyperNet(HyperNetBase):
         return out * self.scale
 
     def generate(self, z: torch.Tensor) -> Params:
-        chunks = self.chunks(z)
+        # z was checked by forward; checking it again here would also break torch.func.vmap over generate
+        chunks = self._chunks(z)
         flat = chunks.flatten(-2)[..., self.position]  # concatenate, drop the padding
         return self.spec.split(flat)
 
@@ -174,6 +179,12 @@ def chunked_hyperfan_init_(
     z_sample: torch.Tensor | None = None,
 ) -> float:
     """Hyperfan for a chunked hypernetwork; initializes ``hnet`` in place, returns the measured ``E[h²]``.
+
+    This is the course's own scheme (lecture 04): a chunk-aware, data-dependent variant of hyperfan-in.
+    It keeps hyperfan's aim (every generated number at its own tensor's ``gain² / fan`` scale) but,
+    instead of Chang, Flokas & Lipson's (2020) closed-form variances, it measures the generator's
+    outputs on a sample and rescales them, which makes it closer to LSUV (Mishkin & Matas 2016: rescale
+    each layer to unit output variance on a batch) than to Chang et al.
 
     Derivation. Let ``h = h(z, c_k) ∈ R^{d_h}`` be the generator's last hidden features and
     ``H`` its head. Position ``j`` of chunk ``k`` is ``H_j·h(z, c_k)``, so with zero-mean head rows
