@@ -245,3 +245,12 @@ def test_a_continual_learner_can_use_any_family(family):
     x, y = torch.randn(10, 4), torch.randint(0, 2, (10,))
     learner.fit_task(0, x, y)
     assert learner.logits(0, x).shape == (10, 2)
+
+
+def test_a_family_runs_under_torch_func_transforms(family, mlp):
+    """vmap over several stacked runs (lecture 05's sweep) and grad with respect to z both work on hnet(z)."""
+    hnet = build(family, mlp)
+    stacked = torch.func.vmap(hnet)(torch.randn(3, 2, hnet.z_dim))
+    assert stacked["0.weight"].shape == (3, 2, 8, 3)
+    dz = torch.func.grad(lambda z: hnet(z)["0.weight"].pow(2).sum())(torch.randn(hnet.z_dim))
+    assert dz.shape == (hnet.z_dim,)

@@ -102,8 +102,15 @@ def check_embedding(z: Any, z_dim: int, like: torch.Tensor | None = None) -> Non
                 f"z: dtype {z.dtype}, the hypernetwork's parameters {like.dtype}; call z.to({like.dtype}) "
                 f"(a float64 z often comes from NumPy: torch.as_tensor(array, dtype=torch.float32))"
             )
-    if not bool(torch.isfinite(z).all()):
+    if not _all_finite(z):
         raise ValueError("z: contains NaN or inf; every embedding must be finite")
+
+
+def _all_finite(t: torch.Tensor) -> bool:
+    """Whether every entry is finite; True inside torch.func transforms (vmap, grad), which cannot branch on data."""
+    if torch._C._functorch.is_functorch_wrapped_tensor(t):
+        return True
+    return bool(torch.isfinite(t).all())
 
 
 def default_z_sample(z_dim: int, generator: torch.Generator | None = None, n: int = 4096) -> torch.Tensor:
