@@ -172,33 +172,13 @@ def train(config: Mapping[str, Any] = CONFIG) -> dict[str, Any]:
         seed_everything(seed)
         hnet = make_hnet(model, embedder, config)
         multitask = per_task_lora(model, names, 1, config["rank"])
-        budget = {k: config[k] for k in ("tasks_per_step", "n_per_task")}
-        curves["hnet"].append(
-            torch.tensor(
-                fit_text_to_lora(
-                    hnet,
-                    model,
-                    embedder,
-                    train_tasks,
-                    config["hnet_steps"],
-                    lr=config["lr"],
-                    generator=torch.Generator().manual_seed(1000 + seed),
-                    **budget,
-                )
-            )
-        )
+        # the same batches, steps and schedule for both, each from a generator with the same seed
+        budget = {"n_steps": config["hnet_steps"], **{k: config[k] for k in ("tasks_per_step", "n_per_task", "lr")}}
+        batches = [torch.Generator().manual_seed(1000 + seed) for _ in range(2)]
+        t2l = fit_text_to_lora(hnet, model, embedder, train_tasks, generator=batches[0], **budget)
+        curves["hnet"].append(torch.tensor(t2l))
         curves["multitask"].append(
-            torch.tensor(
-                fit_multitask_lora(
-                    multitask,
-                    model,
-                    train_tasks,
-                    config["hnet_steps"],
-                    lr=config["lr"],
-                    generator=torch.Generator().manual_seed(1000 + seed),
-                    **budget,
-                )
-            )
+            torch.tensor(fit_multitask_lora(multitask, model, train_tasks, generator=batches[1], **budget))
         )
         hnet.eval()
         for k, v in score(model, hnet, multitask, embedder, config).items():

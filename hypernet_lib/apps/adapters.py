@@ -494,27 +494,63 @@ def fit_text_to_lora(
     if embedder.dim != hnet.z_dim:
         raise ValueError(f"hnet: expected z_dim = embedder.dim = {embedder.dim}, got {hnet.z_dim}")
     tasks = _require_tasks(tasks)
+    # Refuse a description the embedder cannot read now, not at some random step later.
+    embedder.embed([t.describe(v) for t in tasks for v in (0, 1)])
+    device = model.unembed.weight.device
+
+    def adapters_for(chosen: list[SequenceTask]) -> dict[str, torch.Tensor]:
+        variants = torch.randint(2, (len(chosen),), generator=generator).tolist()
+        return hnet(embedder.embed([t.describe(v) for t, v in zip(chosen, variants)]).to(device))
+
+    return _fit_on_task_mix(
+        adapters_for,
+        hnet,
+        model,
+        tasks,
+        n_steps,
+        tasks_per_step,
+        n_per_task,
+        lr,
+        generator,
+        progress,
+        "training text-to-LoRA",
+    )
+
+
+def _fit_on_task_mix(
+    adapters_for: Callable[[list[SequenceTask]], dict[str, torch.Tensor]],
+    trained: nn.Module,
+    model: TinyTransformer,
+    tasks: list[SequenceTask],
+    n_steps: int,
+    tasks_per_step: int,
+    n_per_task: int,
+    lr: float,
+    generator: torch.Generator | None,
+    progress: bool | None,
+    desc: str,
+) -> list[float]:
+    """The loop :func:`fit_text_to_lora` and :func:`fit_multitask_lora` share: each step draws
+    ``tasks_per_step`` random tasks, gets their adapters from ``adapters_for(chosen)`` and trains
+    ``trained`` on the adapted model's cross-entropy over ``n_per_task`` fresh examples per task."""
     tasks_per_step = require_positive_int("tasks_per_step", tasks_per_step)
     n_per_task = require_positive_int("n_per_task", n_per_task)
     device = model.unembed.weight.device
-    opt = torch.optim.Adam([p for p in hnet.parameters() if p.requires_grad], lr=_require_rate("lr", lr))
+    opt = torch.optim.Adam([p for p in trained.parameters() if p.requires_grad], lr=_require_rate("lr", lr))
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=require_positive_int("n_steps", n_steps))
-    # Refuse a description the embedder cannot read now, not at some random step later.
-    embedder.embed([t.describe(v) for t in tasks for v in (0, 1)])
 
     def step(_: int) -> torch.Tensor:
         chosen = [tasks[j] for j in torch.randint(len(tasks), (tasks_per_step,), generator=generator).tolist()]
-        variants = torch.randint(2, (tasks_per_step,), generator=generator).tolist()
-        z = embedder.embed([t.describe(v) for t, v in zip(chosen, variants)]).to(device)
+        params = adapters_for(chosen)
         x, y = sample_batch(chosen, n_per_task, generator, model.seq_len, device)
-        loss = task_loss(adapted_logits(model, hnet(z), x), y)
+        loss = task_loss(adapted_logits(model, params, x), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
         sched.step()
         return loss.detach()
 
-    return fit(step, n_steps, desc="training text-to-LoRA", log_every=10, progress=progress)
+    return fit(step, n_steps, desc=desc, log_every=10, progress=progress)
 
 
 def per_task_lora(
@@ -638,25 +674,24 @@ def fit_multitask_lora(
     if lora.z_dim != 1:
         raise ValueError(f"lora: expected a single adapter (per_task_lora(..., n_tasks=1)), got z_dim = {lora.z_dim}")
     tasks = _require_tasks(tasks)
-    tasks_per_step = require_positive_int("tasks_per_step", tasks_per_step)
-    n_per_task = require_positive_int("n_per_task", n_per_task)
-    device = model.unembed.weight.device
-    one = torch.ones(1, 1, device=device)
-    opt = torch.optim.Adam([p for p in lora.parameters() if p.requires_grad], lr=_require_rate("lr", lr))
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=require_positive_int("n_steps", n_steps))
+    one = torch.ones(1, 1, device=model.unembed.weight.device)
 
-    def step(_: int) -> torch.Tensor:
-        chosen = [tasks[j] for j in torch.randint(len(tasks), (tasks_per_step,), generator=generator).tolist()]
-        x, y = sample_batch(chosen, n_per_task, generator, model.seq_len, device)
-        params = {k: v.expand(tasks_per_step, *v.shape[1:]) for k, v in lora(one).items()}
-        loss = task_loss(adapted_logits(model, params, x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        return loss.detach()
+    def adapters_for(chosen: list[SequenceTask]) -> dict[str, torch.Tensor]:
+        return {k: v.expand(len(chosen), *v.shape[1:]) for k, v in lora(one).items()}
 
-    return fit(step, n_steps, desc="training one multi-task LoRA", log_every=10, progress=progress)
+    return _fit_on_task_mix(
+        adapters_for,
+        lora,
+        model,
+        tasks,
+        n_steps,
+        tasks_per_step,
+        n_per_task,
+        lr,
+        generator,
+        progress,
+        "training one multi-task LoRA",
+    )
 
 
 @torch.no_grad()
