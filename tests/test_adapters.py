@@ -403,3 +403,28 @@ BAD_CALLS = [
 def test_bad_input_is_refused_with_a_message_naming_it(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+# --- lecture 10's recipe ----------------------------------------------------------------
+
+
+def test_the_lecture_recipe_scores_every_method_for_every_seed_and_its_weights_load():
+    from course import lec10_adapters as recipe
+
+    config = {
+        **recipe.CONFIG,
+        "pretrain_steps": 2,
+        "hnet_steps": 2,
+        "seeds": (0, 1),
+        "hnet_hidden": (8,),
+        "eval_examples": 4,
+    }
+    payload = recipe.train(config)
+    scores = payload["scores"]
+    assert scores["t2l_held"].shape == (2, 2, 15) and scores["retrieval_train"].shape == (2, 2, 75)
+    assert scores["probe_accuracy"].shape == (2, len(recipe.PROBES))
+    model, embedder, hnet, multitask = recipe.build(config)
+    assert list(embedder.vocabulary) == payload["vocabulary"]
+    model.load_state_dict(payload["base"])
+    hnet.load_state_dict(payload["hnet"])
+    multitask.load_state_dict(payload["multitask"])

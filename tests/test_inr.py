@@ -311,3 +311,18 @@ def test_rejects_bad_input():
         fit_codes(model.decode, torch.rand(2, 1, 8, 8), 4, mask=torch.ones(3, 1, 8, 8), n_steps=1)
     with pytest.raises(TypeError, match="model: expected an autoencoder"):
         fit_autoencoder(nn.Linear(2, 2), torch.rand(4, 1, 8, 8), n_steps=1)
+
+
+# --- lecture 09's recipe ----------------------------------------------------------------
+
+
+def test_the_lecture_recipe_trains_every_seed_and_its_weights_load_into_build():
+    from course import lec09_generative as recipe
+
+    config = {**recipe.CONFIG, "n_steps": 3, "seeds": (0, 1), "live_steps": 2}
+    payload = recipe.train(config)
+    assert payload["heldout_mse"]["hyper"].shape == (2, 297) and payload["losses"]["pixel"].shape[0] == 2
+    assert set(payload["measured"]) == {"sample_confidence", "code_mid_confidence", "pixel_mid_confidence"}
+    hyper, pixel = recipe.build(config)
+    hyper.load_state_dict(payload["hyper"])
+    pixel.load_state_dict(payload["pixel"])
