@@ -15,8 +15,10 @@ from hypernet_lib.apps.adapters import (
     base_tasks,
     evaluate_adapters,
     fit_base_model,
+    fit_multitask_lora,
     fit_per_task_lora,
     fit_text_to_lora,
+    nearest_description,
     per_task_lora,
     sample_batch,
     sequence_accuracy,
@@ -107,8 +109,22 @@ def test_word_pairs_tell_apart_descriptions_with_the_same_words():
     assert not torch.allclose(a, b)
 
 
-def test_unknown_text_embeds_to_zero():
-    assert BagOfWords(["add 2"]).embed(["jump", "add"]).tolist() == [[0.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
+def test_unknown_words_are_ignored_and_a_text_of_only_unknown_words_is_refused():
+    bow = BagOfWords(["add 2"])  # vocabulary: "2", "add", "add 2"
+    assert bow.embed(["jump and add"]).tolist() == [[0.0, 1.0, 0.0]]
+    assert bow.unknown("jump and add") == ["jump", "and", "jump and", "and add"]
+    with pytest.raises(ValueError, match=r"texts\[1\]: none of the words of 'jump' is in the vocabulary"):
+        bow.embed(["add", "jump"])
+
+
+def test_retrieval_finds_the_most_similar_description():
+    train, _ = train_heldout_split()
+    library = [t.describe() for t in train]
+    bow = BagOfWords(library)
+    assert nearest_description(bow, library[:5], library).tolist() == [0, 1, 2, 3, 4]
+    # a held-out composition shares more with one of its parts than with unrelated tasks
+    best = train[nearest_description(bow, "reverse the digits then add 3", library).item()]
+    assert best.order == "reverse" or best.add == 3
 
 
 # --- the tiny transformer ---------------------------------------------------------------
@@ -219,6 +235,33 @@ def test_text_to_lora_training_lowers_the_loss():
     assert not any(p.requires_grad for p in model.parameters())
 
 
+def test_a_per_task_lora_started_from_generated_factors_is_the_generated_adapter():
+    model = small_model()
+    model.requires_grad_(False)
+    names = model.adapter_targets(["q", "fc1"])
+    spec = describe(model, include=names)
+    torch.manual_seed(1)
+    hnet = LowRankHyperNet(spec, 5, rank=2, hidden=(8,), base=dict(model.named_parameters()), train_base=False)
+    torch.nn.init.normal_(hnet.head.weight, std=0.1)  # U away from zero, so the copy is tested
+    z = torch.randn(3, 5)
+    with torch.no_grad():
+        lora = per_task_lora(model, names, n_tasks=3, rank=2, start=hnet.factors(z))
+        got, want = lora(torch.eye(3)), hnet(z)
+    for n in names:
+        torch.testing.assert_close(got[n], want[n])
+
+
+def test_the_multitask_lora_is_one_adapter_trained_on_the_mix():
+    model = small_model()
+    model.requires_grad_(False)
+    tasks = [SequenceTask("copy", 1), SequenceTask("copy", 1)]
+    lora = per_task_lora(model, model.adapter_targets(), n_tasks=1, rank=2)
+    losses = fit_multitask_lora(
+        lora, model, tasks, 40, tasks_per_step=2, lr=3e-2, generator=torch.Generator().manual_seed(0), progress=False
+    )
+    assert losses[-1] < 0.8 * losses[0]  # one task in the mix: a single adapter can learn it
+
+
 def test_pretraining_lowers_the_loss_and_trains_every_part():
     model = small_model()
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
@@ -242,30 +285,146 @@ def test_evaluate_scores_every_method_on_the_same_examples():
 # --- bad input --------------------------------------------------------------------------
 
 
-def test_rejects_bad_input():
-    with pytest.raises(ValueError, match="order: expected one of"):
-        SequenceTask("sort", 0)
-    with pytest.raises(ValueError, match=r"add: expected an int in 0..9, got 10"):
-        SequenceTask("copy", 10)
-    with pytest.raises(TypeError, match="x: expected int64 digit tokens"):
-        SequenceTask("copy", 0).apply(torch.rand(2, 8))
-    with pytest.raises(ValueError, match=r"holdout_every: expected at least 2"):
-        train_heldout_split(1)
-    with pytest.raises(TypeError, match="text: expected a str"):
-        tokenize(3)
-    with pytest.raises(ValueError, match="expected descriptions with at least one word"):
-        BagOfWords(["!!"])
+def _setup():
     model = small_model()
-    with pytest.raises(ValueError, match=r"x: expected sequences of length 8, got shape \[2, 5\]"):
-        model(torch.zeros(2, 5, dtype=torch.int64))
-    with pytest.raises(ValueError, match=r"instruction: expected int64 of shape \[2\]"):
-        model(torch.zeros(2, 8, dtype=torch.int64), torch.zeros(3, dtype=torch.int64))
-    with pytest.raises(ValueError, match="kinds: expected some of"):
-        model.adapter_targets(["attention"])
-    with pytest.raises(ValueError, match=r"expected logits \[T, N, L, 10\]"):
-        sequence_accuracy(torch.zeros(2, 3, 8, 10), torch.zeros(2, 3, 7, dtype=torch.int64))
-    lora = per_task_lora(model, model.adapter_targets(["q"]), n_tasks=2, rank=1)
-    with pytest.raises(ValueError, match="lora: expected one task id per task"):
-        fit_per_task_lora(lora, model, [SequenceTask("copy", 1)], n_steps=1)
-    with pytest.raises(TypeError, match="hnet: expected a LowRankHyperNet"):
-        fit_per_task_lora(torch.nn.Linear(2, 2), model, [SequenceTask("copy", 1)], n_steps=1)
+    model.requires_grad_(False)
+    tasks = [SequenceTask("copy", 1), SequenceTask("reverse", 2)]
+    bow = BagOfWords([t.describe(v) for t in tasks for v in (0, 1)])
+    spec = describe(model, include=model.adapter_targets(["q"]))
+    hnet = LowRankHyperNet(spec, bow.dim, rank=1, hidden=(4,), base=dict(model.named_parameters()), train_base=False)
+    return model, tasks, bow, hnet
+
+
+M, TASKS, BOW, HNET = _setup()
+DIGITS = torch.tensor([[3, 1, 4, 1, 5, 9, 2, 6]])
+BAD_CALLS = [
+    (lambda: SequenceTask("sort", 0), ValueError, "order: expected one of"),
+    (lambda: SequenceTask("copy", 10), ValueError, r"add: expected an int in 0..9, got 10"),
+    (lambda: SequenceTask("copy", True), ValueError, r"add: expected an int in 0..9, got True"),
+    (lambda: SequenceTask("copy", 0).apply(torch.rand(2, 8)), TypeError, "x: expected int64 digit tokens"),
+    (
+        lambda: SequenceTask("copy", 0).apply(DIGITS * 3),
+        ValueError,
+        r"x: expected digit tokens in 0..9, got values from 3 to 27",
+    ),
+    (
+        lambda: SequenceTask("swap pairs", 0).apply(torch.zeros(7, dtype=torch.int64)),
+        ValueError,
+        "even sequence length",
+    ),
+    (lambda: train_heldout_split(1), ValueError, "holdout_every: expected at least 2"),
+    (lambda: sample_batch([], 4), ValueError, "tasks: expected a non-empty list"),
+    (lambda: sample_batch(TASKS[0], 4), TypeError, "got a single SequenceTask; wrap it"),
+    (lambda: sample_batch(["copy"], 4), TypeError, "expected SequenceTask entries, got str"),
+    (lambda: sample_batch(TASKS, 0), ValueError, "n_per_task: expected a positive integer"),
+    (lambda: tokenize(3), TypeError, "text: expected a str"),
+    (lambda: BagOfWords(["!!"]), ValueError, "expected descriptions with at least one word"),
+    (lambda: BagOfWords("copy the digits"), TypeError, "texts: expected a list of descriptions, got one str"),
+    (lambda: BOW.embed([]), ValueError, "texts: expected a str or a non-empty list"),
+    (lambda: BOW.embed("jump high"), ValueError, "none of the words of 'jump high' is in the vocabulary"),
+    (lambda: nearest_description(BOW, "copy", []), ValueError, "library: expected a non-empty list"),
+    (lambda: nearest_description("bow", "copy", ["copy"]), TypeError, "embedder: expected a BagOfWords"),
+    (
+        lambda: M(torch.zeros(2, 5, dtype=torch.int64)),
+        ValueError,
+        r"x: expected sequences of length 8, got shape \[2, 5\]",
+    ),
+    (lambda: M(DIGITS + 7), ValueError, "x: expected digit tokens in 0..9"),
+    (lambda: M(DIGITS.int()), TypeError, "x: expected int64 digit tokens, got dtype torch.int32"),
+    (lambda: M(DIGITS, torch.zeros(3, dtype=torch.int64)), ValueError, r"instruction: expected int64 of shape \[1\]"),
+    (lambda: M(DIGITS, torch.tensor([99])), ValueError, r"instruction: expected ids in 0..18"),
+    (lambda: M.adapter_targets(["attention"]), ValueError, "kinds: expected some of"),
+    (
+        lambda: adapted_logits(M, HNET(BOW.embed("copy the digits")), DIGITS[None].float()),
+        TypeError,
+        "x: expected int64 digit tokens",
+    ),
+    (
+        lambda: adapted_logits(M, HNET(BOW.embed("copy the digits")), DIGITS[None] + 10),
+        ValueError,
+        "x: expected digit tokens in 0..9",
+    ),
+    (
+        lambda: sequence_accuracy(torch.zeros(2, 3, 8, 10), torch.zeros(2, 3, 7, dtype=torch.int64)),
+        ValueError,
+        r"expected logits \[T, N, L, 10\]",
+    ),
+    (
+        lambda: evaluate_adapters(M, HNET(BOW.embed("copy the digits")), TASKS),
+        ValueError,
+        "one adapter per task, a leading dimension of 2",
+    ),
+    (lambda: evaluate_adapters(M, [1], TASKS), TypeError, "params: expected a dict"),
+    (
+        lambda: fit_text_to_lora(HNET, M, BOW, TASKS, 1, lr=float("nan")),
+        ValueError,
+        "lr: expected a positive finite number",
+    ),
+    (lambda: fit_text_to_lora(HNET, M, BOW, TASKS, 1, n_per_task=0), ValueError, "n_per_task"),
+    (
+        lambda: fit_per_task_lora(per_task_lora(M, ["blocks.0.attn.q.weight"], 2, 1), M, [TASKS[0]], 1),
+        ValueError,
+        "lora: expected one task id per task",
+    ),
+    (lambda: fit_per_task_lora(torch.nn.Linear(2, 2), M, TASKS, 1), TypeError, "hnet: expected a LowRankHyperNet"),
+    (
+        lambda: fit_per_task_lora(per_task_lora(M, ["blocks.0.attn.q.weight"], 2, 1), M, TASKS, 1, callback="x"),
+        TypeError,
+        "callback: expected a callable",
+    ),
+    (
+        lambda: fit_per_task_lora(per_task_lora(M, ["blocks.0.attn.q.weight"], 2, 1), M, TASKS, 1, lr=-1),
+        ValueError,
+        "lr: expected a positive finite",
+    ),
+    (
+        lambda: fit_multitask_lora(per_task_lora(M, ["blocks.0.attn.q.weight"], 2, 1), M, TASKS, 1),
+        ValueError,
+        "lora: expected a single adapter",
+    ),
+    (lambda: fit_base_model(M, 1, lr=float("inf")), ValueError, "lr: expected a positive finite"),
+    (lambda: fit_base_model(M, 1, p_no_instruction=1.0), ValueError, "p_no_instruction"),
+    (
+        lambda: per_task_lora(M, ["blocks.0.attn.q.weight"], 2, 1, start={"x": 1}),
+        ValueError,
+        r"start: expected factors \{name: \(U, V\)\}",
+    ),
+    (
+        lambda: per_task_lora(
+            M, ["blocks.0.attn.q.weight"], 2, 1, start=HNET.factors(BOW.embed(["copy the digits"] * 3))
+        ),
+        ValueError,
+        r"start\['blocks.0.attn.q.weight'\]: expected U \[2, 16, 1\]",
+    ),
+]
+
+
+@pytest.mark.parametrize("call, error, message", BAD_CALLS, ids=[m[:40] for _, _, m in BAD_CALLS])
+def test_bad_input_is_refused_with_a_message_naming_it(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+# --- lecture 10's recipe ----------------------------------------------------------------
+
+
+def test_the_lecture_recipe_scores_every_method_for_every_seed_and_its_weights_load():
+    from course import lec10_adapters as recipe
+
+    config = {
+        **recipe.CONFIG,
+        "pretrain_steps": 2,
+        "hnet_steps": 2,
+        "seeds": (0, 1),
+        "hnet_hidden": (8,),
+        "eval_examples": 4,
+    }
+    payload = recipe.train(config)
+    scores = payload["scores"]
+    assert scores["t2l_held"].shape == (2, 2, 15) and scores["retrieval_train"].shape == (2, 2, 75)
+    assert scores["probe_accuracy"].shape == (2, len(recipe.PROBES))
+    model, embedder, hnet, multitask = recipe.build(config)
+    assert list(embedder.vocabulary) == payload["vocabulary"]
+    model.load_state_dict(payload["base"])
+    hnet.load_state_dict(payload["hnet"])
+    multitask.load_state_dict(payload["multitask"])

@@ -11,6 +11,7 @@ from hypernet_lib.apps.inr import (
     FourierFeatures,
     HyperINRAutoencoder,
     PixelAutoencoder,
+    block_means,
     coordinate_grid,
     fit_autoencoder,
     fit_codes,
@@ -97,6 +98,29 @@ def test_render_draws_each_parameter_set_on_the_grid_batched_equals_looped():
         torch.testing.assert_close(images[b], one[:, 0].reshape(6, 5))
 
 
+def test_block_means_average_each_block_as_the_digits_were_made():
+    fine = torch.arange(16.0).reshape(1, 4, 4)
+    coarse = block_means(fine, 2)
+    assert coarse.shape == (1, 1, 2, 2)
+    torch.testing.assert_close(coarse[0, 0], torch.tensor([[2.5, 4.5], [10.5, 12.5]]))
+    # a binary 32x32 bitmap gives multiples of 1/16, the counts of the bundled digits divided by 16
+    bitmap = (torch.rand(3, 1, 32, 32) > 0.5).float()
+    counts = block_means(bitmap, 4) * 16
+    assert torch.equal(counts, counts.round()) and counts.max() <= 16
+
+
+def test_block_means_of_a_fine_grid_are_the_coarse_pixel_centres():
+    fine = coordinate_grid(32)
+    centres = block_means(fine.T.reshape(2, 32, 32), 4).reshape(2, 64).T
+    torch.testing.assert_close(centres, coordinate_grid(8), atol=1e-6, rtol=0)
+
+
+def test_a_feature_at_the_nyquist_frequency_averages_to_zero_over_every_pixel():
+    fine = coordinate_grid(8 * 64, 8 * 64)
+    picture = torch.cos(4 * math.pi * fine[:, 0]).reshape(1, 8 * 64, 8 * 64)
+    assert block_means(picture, 64).abs().max() < 1e-4
+
+
 # --- the autoencoders -------------------------------------------------------------------
 
 
@@ -109,6 +133,25 @@ def test_hyper_autoencoder_shapes_and_resolution_free_rendering():
     assert model(images).shape == (5, 1, 8, 8)
     assert model.render(z, 32).shape == (5, 32, 32)
     assert model.weights(z)["1.weight"].shape == (5, 8, 2 + 2 * 2 * 2)
+
+
+def test_hyper_autoencoder_decodes_through_block_means_of_a_fine_rendering():
+    torch.manual_seed(0)
+    model = HyperINRAutoencoder(z_dim=4, hnet_hidden=(8,), inr_hidden=(8,), n_frequencies=2, supersample=4)
+    z = torch.randn(3, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(model.decode(z), block_means(model.render(z, 32), 4))
+        point = HyperINRAutoencoder(z_dim=4, hnet_hidden=(8,), inr_hidden=(8,), n_frequencies=2, supersample=1)
+        torch.testing.assert_close(point.decode(z), point.render(z, 8)[:, None])
+
+
+def test_a_sigmoid_output_keeps_ink_in_0_1_and_adds_no_parameter():
+    torch.manual_seed(0)
+    plain, squashed = make_inr(sigmoid_output=False), make_inr(sigmoid_output=True)
+    assert describe(plain).names == describe(squashed).names
+    out = squashed(torch.rand(50, 2) * 2 - 1)
+    assert ((out > 0) & (out < 1)).all()
+    assert isinstance(PixelAutoencoder(sigmoid_output=True).decoder[-1], nn.Sigmoid)
 
 
 def test_hyper_autoencoder_trains_only_encoder_and_hypernetwork():
@@ -160,6 +203,16 @@ def test_fit_codes_recovers_a_code_and_leaves_the_decoder_alone():
     assert all(p.grad is None for p in decoder.parameters())
 
 
+def test_fit_codes_ignores_nan_in_hidden_pixels():
+    decode = lambda z: z[:, :1, None, None].expand(-1, 1, 8, 8).clone()
+    images = torch.full((1, 1, 8, 8), float("nan"))
+    images[..., :4] = 1.0
+    mask = torch.zeros(1, 1, 8, 8)
+    mask[..., :4] = 1.0
+    z = fit_codes(decode, images, z_dim=1, mask=mask, n_steps=300, lr=0.1, prior_weight=0.0)
+    assert z.item() == pytest.approx(1.0, abs=1e-2)
+
+
 def test_fit_codes_uses_only_the_observed_pixels():
     torch.manual_seed(0)
     decode = lambda z: z[:, :1, None, None].expand(-1, 1, 8, 8).clone()  # an image of one constant value
@@ -172,6 +225,69 @@ def test_fit_codes_uses_only_the_observed_pixels():
 
 
 # --- bad input --------------------------------------------------------------------------
+
+NAN_IMAGES = torch.full((2, 1, 8, 8), float("nan"))
+HALF = torch.tensor([0.0, 1.0]).repeat(32).reshape(1, 1, 8, 8)
+
+
+def _decode(z):
+    return z[:, :1, None, None].expand(-1, 1, 8, 8).clone()
+
+
+BAD_CALLS = [
+    (lambda: coordinate_grid(0), ValueError, "height: expected a positive integer"),
+    (lambda: render(make_inr(), {n: p[None] for n, p in make_inr().named_parameters()}, 0), ValueError, "height"),
+    (lambda: image_samples(NAN_IMAGES), ValueError, "images: expected finite values, got 128 NaN"),
+    (lambda: block_means(torch.rand(2, 1, 7, 7), 4), ValueError, "divisible by factor=4"),
+    (lambda: block_means(torch.rand(2, 3, 8, 8), 4), ValueError, "expected one channel"),
+    (lambda: block_means(torch.rand(2, 1, 8, 8), 0), ValueError, "factor: expected a positive integer"),
+    (lambda: make_inr(sigmoid_output="yes"), TypeError, "sigmoid_output: expected True or False"),
+    (lambda: HyperINRAutoencoder(supersample=0), ValueError, "supersample: expected a positive integer"),
+    (lambda: PixelAutoencoder().encode(NAN_IMAGES), ValueError, "images: expected finite values"),
+    (lambda: per_image_mse(PixelAutoencoder(), NAN_IMAGES), ValueError, "images: expected finite values"),
+    (lambda: fit_autoencoder(PixelAutoencoder(), torch.rand(0, 1, 8, 8), 1), ValueError, "at least one training image"),
+    (
+        lambda: fit_autoencoder(PixelAutoencoder(), torch.rand(4, 1, 8, 8), 1, lr=float("nan")),
+        ValueError,
+        "lr: expected a positive finite",
+    ),
+    (
+        lambda: fit_autoencoder(PixelAutoencoder(), torch.rand(4, 1, 8, 8), 1, code_weight=-1.0),
+        ValueError,
+        "code_weight: expected a finite number >= 0",
+    ),
+    (lambda: fit_autoencoder(PixelAutoencoder(), torch.rand(4, 1, 8, 8), 1, batch_size=0), ValueError, "batch_size"),
+    (
+        lambda: fit_codes(_decode, torch.rand(1, 1, 8, 8), 1, mask=HALF * 0.5),
+        ValueError,
+        r"mask: expected 0 \(hidden\) or 1 \(observed\)",
+    ),
+    (
+        lambda: fit_codes(_decode, torch.rand(2, 1, 8, 8), 1, mask=torch.stack([HALF[0], 0 * HALF[0]])),
+        ValueError,
+        r"at least one observed pixel per image, got none for image\(s\) \[1\]",
+    ),
+    (lambda: fit_codes(_decode, NAN_IMAGES, 1, mask=HALF), ValueError, r"images \(observed pixels\): expected finite"),
+    (
+        lambda: fit_codes(_decode, torch.rand(1, 1, 8, 8), 1, init=torch.full((1, 1), float("inf"))),
+        ValueError,
+        "init: expected finite",
+    ),
+    (lambda: fit_codes(_decode, torch.rand(1, 1, 8, 8), 1, lr=0), ValueError, "lr: expected a positive finite"),
+    (lambda: fit_codes(_decode, torch.rand(1, 1, 8, 8), 1, prior_weight=float("nan")), ValueError, "prior_weight"),
+    (
+        lambda: fit_codes(lambda z: z, torch.rand(1, 1, 8, 8), 1, n_steps=1),
+        ValueError,
+        r"decode: expected it to return images of shape \[1, 1, 8, 8\], got \[1, 1\]",
+    ),
+    (lambda: fit_codes(_decode, torch.rand(0, 1, 8, 8), 1), ValueError, "at least one image"),
+]
+
+
+@pytest.mark.parametrize("call, error, message", BAD_CALLS, ids=[m[:40] for _, _, m in BAD_CALLS])
+def test_bad_input_is_refused_with_a_message_naming_it(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
 
 
 def test_rejects_bad_input():
@@ -195,3 +311,18 @@ def test_rejects_bad_input():
         fit_codes(model.decode, torch.rand(2, 1, 8, 8), 4, mask=torch.ones(3, 1, 8, 8), n_steps=1)
     with pytest.raises(TypeError, match="model: expected an autoencoder"):
         fit_autoencoder(nn.Linear(2, 2), torch.rand(4, 1, 8, 8), n_steps=1)
+
+
+# --- lecture 09's recipe ----------------------------------------------------------------
+
+
+def test_the_lecture_recipe_trains_every_seed_and_its_weights_load_into_build():
+    from course import lec09_generative as recipe
+
+    config = {**recipe.CONFIG, "n_steps": 3, "seeds": (0, 1), "live_steps": 2}
+    payload = recipe.train(config)
+    assert payload["heldout_mse"]["hyper"].shape == (2, 297) and payload["losses"]["pixel"].shape[0] == 2
+    assert set(payload["measured"]) == {"sample_confidence", "code_mid_confidence", "pixel_mid_confidence"}
+    hyper, pixel = recipe.build(config)
+    hyper.load_state_dict(payload["hyper"])
+    pixel.load_state_dict(payload["pixel"])

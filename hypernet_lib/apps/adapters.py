@@ -4,24 +4,25 @@ The pieces of a text-to-adapter pipeline (Text-to-LoRA, Charakorn et al. 2025), 
 enough for a laptop:
 
 - a family of sequence tasks made by code (:class:`SequenceTask`): reorder a sequence of
-  digits (copy, reverse, shift, swap pairs, sort) and then add ``k`` to every digit
-  (mod 10), each with a short English description;
+  digits (copy, reverse, shift left or right by 1-3 places, swap neighbouring pairs) and then
+  add ``k`` to every digit (mod 10), each with a short English description in two phrasings;
 - :class:`BagOfWords`: a description → a fixed-length vector (word and word-pair counts;
-  no downloads, no pretrained text encoder);
+  no downloads, no pretrained text encoder), and :func:`nearest_description` for retrieval;
 - :class:`TinyTransformer`: an encoder-only transformer that reads the input digits and
   predicts every output digit at once; its attention and MLP ``Linear`` layers are what the
   adapters modify;
-- :func:`sample_batch`, :func:`sequence_accuracy`: data and the metrics the lecture reports.
-
-The hypernetwork itself is lecture 05's :class:`hypernet_lib.lowrank.LowRankHyperNet` with a
-frozen base (``W = W₀ + U Vᵀ``): nothing here generates weights.
+- :func:`sample_batch`, :func:`sequence_accuracy`: data and the metrics the lecture reports;
+- the adapters it compares, all as :class:`~hypernet_lib.hypernets.lowrank.LowRankHyperNet` (lecture 05)
+  around the frozen base (``W = W₀ + U Vᵀ``): per-task LoRAs (:func:`per_task_lora`, optionally started
+  from generated factors), one multi-task LoRA (:func:`fit_multitask_lora`), and the description →
+  adapter hypernetwork (:func:`fit_text_to_lora`). Nothing here generates weights itself.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -97,8 +98,34 @@ class SequenceTask:
             raise TypeError(f"x: expected int64 digit tokens, got dtype {x.dtype}")
         if x.dim() < 1:
             raise ValueError("x: expected at least one dimension [..., L], got a scalar")
+        _require_digits("x", x)
         y = x[..., _source_positions(self.order, x.shape[-1]).to(x.device)]
         return (y + self.add) % N_DIGITS
+
+
+def _require_digits(name: str, x: torch.Tensor) -> None:
+    if x.numel() and (x.min() < 0 or x.max() >= N_DIGITS):
+        raise ValueError(
+            f"{name}: expected digit tokens in 0..{N_DIGITS - 1}, got values from {int(x.min())} to {int(x.max())}"
+        )
+
+
+def _require_rate(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name}: expected a positive finite number, got {value!r}")
+    return float(value)
+
+
+def _require_tasks(tasks: object) -> list[SequenceTask]:
+    if isinstance(tasks, SequenceTask):
+        raise TypeError("tasks: expected a list of SequenceTask, got a single SequenceTask; wrap it: [task]")
+    tasks = list(tasks) if isinstance(tasks, Iterable) and not isinstance(tasks, (str, bytes)) else None
+    if not tasks:
+        raise ValueError("tasks: expected a non-empty list of SequenceTask, got none")
+    wrong = [type(t).__name__ for t in tasks if not isinstance(t, SequenceTask)]
+    if wrong:
+        raise TypeError(f"tasks: expected SequenceTask entries, got {wrong[0]}; build them as SequenceTask(order, add)")
+    return tasks
 
 
 def _source_positions(order: str, length: int) -> torch.Tensor:
@@ -162,8 +189,7 @@ def sample_batch(
     device: torch.device | str | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Random inputs and answers for each task: ``x, y: [T, n_per_task, L]`` int64 (drawn on the CPU)."""
-    if not tasks or not all(isinstance(t, SequenceTask) for t in tasks):
-        raise TypeError("tasks: expected a non-empty sequence of SequenceTask")
+    tasks = _require_tasks(tasks)
     n_per_task = require_positive_int("n_per_task", n_per_task)
     x = torch.randint(N_DIGITS, (len(tasks), n_per_task, require_positive_int("seq_len", seq_len)), generator=generator)
     y = torch.stack([t.apply(xb) for t, xb in zip(tasks, x)])
@@ -192,12 +218,16 @@ class BagOfWords:
 
     Word pairs (bigrams) keep what single words lose: in "shift left by 2 then add 3" the
     pairs "by 2" and "add 3" say which number belongs to which operation. Features never seen
-    when the vocabulary was built are dropped (and reported by :meth:`unknown`).
+    when the vocabulary was built are dropped (and reported by :meth:`unknown`); a text with no
+    known feature at all is refused, since it would embed to the zero vector, the same for every
+    such text.
 
     ``BagOfWords(texts)``; ``embed(texts) → [B, dim]`` float32.
     """
 
     def __init__(self, texts: Iterable[str]):
+        if isinstance(texts, str):
+            raise TypeError("texts: expected a list of descriptions, got one str; wrap it: [text]")
         vocab = sorted({f for t in texts for f in _features(tokenize(t))})
         if not vocab:
             raise ValueError("texts: expected descriptions with at least one word, got none")
@@ -213,15 +243,39 @@ class BagOfWords:
         return [f for f in _features(tokenize(text)) if f not in self.index]
 
     def embed(self, texts: str | Sequence[str]) -> torch.Tensor:
-        """``texts`` (one or ``B`` strings) → ``[B, dim]``; an all-unknown text gives the zero vector."""
+        """``texts`` (one or ``B`` strings) → ``[B, dim]``, each row of unit length.
+
+        Unknown words are ignored (see :meth:`unknown`); a text none of whose words is known is refused.
+        """
         if isinstance(texts, str):
             texts = [texts]
+        if not isinstance(texts, Sequence) or not texts:
+            raise ValueError(f"texts: expected a str or a non-empty list of str, got {texts!r}")
         out = torch.zeros(len(texts), self.dim)
         for row, text in enumerate(texts):
             for f in _features(tokenize(text)):
                 if f in self.index:
                     out[row, self.index[f]] += 1.0
-        return out / out.norm(dim=1, keepdim=True).clamp_min(1e-12)
+            if not out[row].any():
+                known = ", ".join(repr(w) for w in self.vocabulary if " " not in w and not w.isdigit())
+                raise ValueError(
+                    f"texts[{row}]: none of the words of {text!r} is in the vocabulary, so it has no embedding; "
+                    f"describe the task with known words ({known})"
+                )
+        return out / out.norm(dim=1, keepdim=True)
+
+
+def nearest_description(embedder: BagOfWords, queries: str | Sequence[str], library: Sequence[str]) -> torch.Tensor:
+    """Retrieval: for each query, the index of the most similar ``library`` text (cosine of embeddings).
+
+    ``queries``: one or ``Q`` strings; ``library``: ``N`` strings → ``[Q]`` int64 indices into ``library``
+    (ties go to the first). Lecture 10's retrieval baseline: the adapter of the nearest training description.
+    """
+    if not isinstance(embedder, BagOfWords):
+        raise TypeError(f"embedder: expected a BagOfWords, got {type(embedder).__name__}")
+    if isinstance(library, str) or not isinstance(library, Sequence) or not library:
+        raise ValueError("library: expected a non-empty list of descriptions")
+    return (embedder.embed(queries) @ embedder.embed(list(library)).T).argmax(1)
 
 
 # --- the tiny transformer ---------------------------------------------------------------
@@ -301,8 +355,14 @@ class TinyTransformer(nn.Module):
         require_dims("x", x, (2,), "[N, L] digit tokens")
         if x.shape[1] != self.seq_len:
             raise ValueError(f"x: expected sequences of length {self.seq_len}, got shape {list(x.shape)}")
-        if x.is_floating_point():  # whole digits stored as floats (functional_forward needs float inputs)
+        if x.is_floating_point():
+            # whole digits stored as floats: functional_forward needs float inputs, and under its vmap no
+            # value can be inspected, so adapted_logits checks them before they arrive here
             x = x.round().long()
+        elif x.dtype != torch.int64:
+            raise TypeError(f"x: expected int64 digit tokens, got dtype {x.dtype}")
+        else:
+            _require_digits("x", x)
         h = self.token(x) + self.position
         if instruction is None:
             h = h + self.instruction.weight[0]
@@ -311,6 +371,11 @@ class TinyTransformer(nn.Module):
             if instruction.shape != x.shape[:1] or instruction.dtype != torch.int64:
                 raise ValueError(
                     f"instruction: expected int64 of shape [{x.shape[0]}], got {instruction.dtype} {list(instruction.shape)}"
+                )
+            if instruction.numel() and (instruction.min() < 0 or instruction.max() >= self.n_instructions):
+                raise ValueError(
+                    f"instruction: expected ids in 0..{self.n_instructions - 1} (0 = none, i + 1 = base_tasks()[i]), "
+                    f"got values from {int(instruction.min())} to {int(instruction.max())}"
                 )
             h = h + self.instruction(instruction)[:, None]
         for block in self.blocks:
@@ -351,6 +416,9 @@ def adapted_logits(model: TinyTransformer, params: dict[str, torch.Tensor], x: t
     """
     require_tensor("x", x)
     require_dims("x", x, (3,), "[T, N, L] digit tokens, one row of examples per task")
+    if x.dtype != torch.int64:
+        raise TypeError(f"x: expected int64 digit tokens, got dtype {x.dtype}")
+    _require_digits("x", x)
     return functional_forward(model, params, x.float())
 
 
@@ -382,7 +450,7 @@ def fit_base_model(
     batch_size = require_positive_int("batch_size", batch_size)
     tasks = base_tasks()
     device = model.unembed.weight.device
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    opt = torch.optim.Adam(model.parameters(), lr=_require_rate("lr", lr))
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=require_positive_int("n_steps", n_steps))
 
     def step(_: int) -> torch.Tensor:
@@ -425,35 +493,85 @@ def fit_text_to_lora(
         raise TypeError(f"embedder: expected a BagOfWords, got {type(embedder).__name__}")
     if embedder.dim != hnet.z_dim:
         raise ValueError(f"hnet: expected z_dim = embedder.dim = {embedder.dim}, got {hnet.z_dim}")
-    tasks = list(tasks)
-    tasks_per_step = require_positive_int("tasks_per_step", tasks_per_step)
+    tasks = _require_tasks(tasks)
+    # Refuse a description the embedder cannot read now, not at some random step later.
+    embedder.embed([t.describe(v) for t in tasks for v in (0, 1)])
     device = model.unembed.weight.device
-    opt = torch.optim.Adam([p for p in hnet.parameters() if p.requires_grad], lr=lr)
+
+    def adapters_for(chosen: list[SequenceTask]) -> dict[str, torch.Tensor]:
+        variants = torch.randint(2, (len(chosen),), generator=generator).tolist()
+        return hnet(embedder.embed([t.describe(v) for t, v in zip(chosen, variants)]).to(device))
+
+    return _fit_on_task_mix(
+        adapters_for,
+        hnet,
+        model,
+        tasks,
+        n_steps,
+        tasks_per_step,
+        n_per_task,
+        lr,
+        generator,
+        progress,
+        "training text-to-LoRA",
+    )
+
+
+def _fit_on_task_mix(
+    adapters_for: Callable[[list[SequenceTask]], dict[str, torch.Tensor]],
+    trained: nn.Module,
+    model: TinyTransformer,
+    tasks: list[SequenceTask],
+    n_steps: int,
+    tasks_per_step: int,
+    n_per_task: int,
+    lr: float,
+    generator: torch.Generator | None,
+    progress: bool | None,
+    desc: str,
+) -> list[float]:
+    """The loop :func:`fit_text_to_lora` and :func:`fit_multitask_lora` share: each step draws
+    ``tasks_per_step`` random tasks, gets their adapters from ``adapters_for(chosen)`` and trains
+    ``trained`` on the adapted model's cross-entropy over ``n_per_task`` fresh examples per task."""
+    tasks_per_step = require_positive_int("tasks_per_step", tasks_per_step)
+    n_per_task = require_positive_int("n_per_task", n_per_task)
+    device = model.unembed.weight.device
+    opt = torch.optim.Adam([p for p in trained.parameters() if p.requires_grad], lr=_require_rate("lr", lr))
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=require_positive_int("n_steps", n_steps))
 
     def step(_: int) -> torch.Tensor:
         chosen = [tasks[j] for j in torch.randint(len(tasks), (tasks_per_step,), generator=generator).tolist()]
-        variants = torch.randint(2, (tasks_per_step,), generator=generator).tolist()
-        z = embedder.embed([t.describe(v) for t, v in zip(chosen, variants)]).to(device)
+        params = adapters_for(chosen)
         x, y = sample_batch(chosen, n_per_task, generator, model.seq_len, device)
-        loss = task_loss(adapted_logits(model, hnet(z), x), y)
+        loss = task_loss(adapted_logits(model, params, x), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
         sched.step()
         return loss.detach()
 
-    return fit(step, n_steps, desc="training text-to-LoRA", log_every=10, progress=progress)
+    return fit(step, n_steps, desc=desc, log_every=10, progress=progress)
 
 
-def per_task_lora(model: TinyTransformer, names: Sequence[str], n_tasks: int, rank: int) -> LowRankHyperNet:
+def per_task_lora(
+    model: TinyTransformer,
+    names: Sequence[str],
+    n_tasks: int,
+    rank: int,
+    start: Mapping[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
+) -> LowRankHyperNet:
     """``n_tasks`` independent LoRA adapters for the weight matrices ``names``, as a :class:`LowRankHyperNet`.
 
     A per-task LoRA is the degenerate low-rank hypernetwork whose input is a one-hot task id and
     which has no hidden layer: column ``t`` of its head *is* task ``t``'s factors ``(U, V)``. Its
     head bias is frozen at zero so that no number is shared between tasks. Call it with
     ``torch.eye(n_tasks)``. ``U`` starts at zero, as LoRA's ``B`` does: each adapted model starts
-    as the base model.
+    as the base model. With ``n_tasks=1`` it is a single adapter, e.g. the multi-task LoRA of
+    :func:`fit_multitask_lora`.
+
+    ``start``: factors to start from instead, ``{name: (U [n_tasks, out, r], V [n_tasks, in, r])}`` for
+    every name, e.g. ``hnet.factors(z)`` of a description hypernetwork with the same rank: the generated
+    adapters as the initialization of per-task LoRAs (lecture 10).
     """
     spec = describe(model, include=list(names))
     lora = LowRankHyperNet(
@@ -466,7 +584,30 @@ def per_task_lora(model: TinyTransformer, names: Sequence[str], n_tasks: int, ra
         z_sample=torch.eye(n_tasks),
     )
     lora.head.bias.requires_grad_(False)
+    if start is not None:
+        _copy_factors(lora, start, n_tasks)
     return lora.to(model.unembed.weight.device)
+
+
+def _copy_factors(lora: LowRankHyperNet, start: Mapping[str, tuple[torch.Tensor, torch.Tensor]], n: int) -> None:
+    if not isinstance(start, Mapping) or set(start) != set(lora.ranks):
+        got = sorted(start) if isinstance(start, Mapping) else type(start).__name__
+        raise ValueError(f"start: expected factors {{name: (U, V)}} for exactly {sorted(lora.ranks)}, got {got}")
+    with torch.no_grad():
+        for name, (u0, u1), (v0, v1) in ((k, *lora._slices[k]) for k in lora.ranks):
+            u, v = start[name]
+            want_u = (n, (u1 - u0) // lora.ranks[name], lora.ranks[name])
+            want_v = (n, (v1 - v0) // lora.ranks[name], lora.ranks[name])
+            if tuple(u.shape) != want_u or tuple(v.shape) != want_v:
+                raise ValueError(
+                    f"start[{name!r}]: expected U {list(want_u)} and V {list(want_v)} (same rank as this LoRA), "
+                    f"got {list(u.shape)} and {list(v.shape)}"
+                )
+            if not (torch.isfinite(u).all() and torch.isfinite(v).all()):
+                raise ValueError(f"start[{name!r}]: expected finite factors, got NaN or inf")
+            # the head reads a one-hot id, so column t of its weight is task t's flattened factors
+            lora.head.weight[u0:u1] = u.detach().reshape(n, -1).T.to(lora.head.weight)
+            lora.head.weight[v0:v1] = v.detach().reshape(n, -1).T.to(lora.head.weight)
 
 
 def fit_per_task_lora(
@@ -487,12 +628,15 @@ def fit_per_task_lora(
     steps ``1..n_steps`` (e.g. to record accuracy as training goes). Adam, constant learning rate.
     """
     _check_hnet(lora, model)
-    tasks = list(tasks)
+    tasks = _require_tasks(tasks)
     if lora.z_dim != len(tasks):
         raise ValueError(f"lora: expected one task id per task, z_dim = {len(tasks)}, got {lora.z_dim}")
+    n_per_task = require_positive_int("n_per_task", n_per_task)
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback: expected a callable callback(step, lora) or None, got {type(callback).__name__}")
     device = model.unembed.weight.device
     z = torch.eye(len(tasks), device=device)
-    opt = torch.optim.Adam([p for p in lora.parameters() if p.requires_grad], lr=lr)
+    opt = torch.optim.Adam([p for p in lora.parameters() if p.requires_grad], lr=_require_rate("lr", lr))
 
     def step(i: int) -> torch.Tensor:
         x, y = sample_batch(tasks, n_per_task, generator, model.seq_len, device)
@@ -506,6 +650,48 @@ def fit_per_task_lora(
         return loss.detach()
 
     return fit(step, n_steps, desc="training per-task LoRAs", log_every=10, progress=progress)
+
+
+def fit_multitask_lora(
+    lora: LowRankHyperNet,
+    model: TinyTransformer,
+    tasks: Sequence[SequenceTask],
+    n_steps: int,
+    tasks_per_step: int = 16,
+    n_per_task: int = 16,
+    lr: float = 1e-3,
+    generator: torch.Generator | None = None,
+    progress: bool | None = None,
+) -> list[float]:
+    """Train ONE adapter (``per_task_lora(..., n_tasks=1)``) on all ``tasks`` mixed, with no description.
+
+    The baseline that shows what the description contributes: every task gets the same adapter, so
+    it can only learn what all tasks share. Batches, steps and schedule are those of
+    :func:`fit_text_to_lora` (``tasks_per_step`` random tasks, ``n_per_task`` fresh examples each,
+    Adam with a cosine decay), so the two get the same budget. Returns the losses.
+    """
+    _check_hnet(lora, model)
+    if lora.z_dim != 1:
+        raise ValueError(f"lora: expected a single adapter (per_task_lora(..., n_tasks=1)), got z_dim = {lora.z_dim}")
+    tasks = _require_tasks(tasks)
+    one = torch.ones(1, 1, device=model.unembed.weight.device)
+
+    def adapters_for(chosen: list[SequenceTask]) -> dict[str, torch.Tensor]:
+        return {k: v.expand(len(chosen), *v.shape[1:]) for k, v in lora(one).items()}
+
+    return _fit_on_task_mix(
+        adapters_for,
+        lora,
+        model,
+        tasks,
+        n_steps,
+        tasks_per_step,
+        n_per_task,
+        lr,
+        generator,
+        progress,
+        "training one multi-task LoRA",
+    )
 
 
 @torch.no_grad()
@@ -522,7 +708,18 @@ def evaluate_adapters(
     without an adapter (and without an instruction). The examples come from a generator seeded
     with ``seed``, so every method is scored on the same inputs.
     """
-    tasks = list(tasks)
+    if not isinstance(model, TinyTransformer):
+        raise TypeError(f"model: expected a TinyTransformer, got {type(model).__name__}")
+    tasks = _require_tasks(tasks)
+    if params is not None:
+        if not isinstance(params, Mapping):
+            raise TypeError(f"params: expected a dict {{name: [T, *shape]}} or None, got {type(params).__name__}")
+        wrong = {k: list(v.shape[:1]) for k, v in params.items() if v.dim() == 0 or v.shape[0] != len(tasks)}
+        if wrong:
+            raise ValueError(
+                f"params: expected one adapter per task, a leading dimension of {len(tasks)}, got {wrong}; "
+                "expand a single adapter with v.expand(len(tasks), ...)"
+            )
     device = model.unembed.weight.device
     x, y = sample_batch(tasks, n_per_task, torch.Generator().manual_seed(seed), model.seq_len, device)
     if params is None:

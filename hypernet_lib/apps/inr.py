@@ -9,6 +9,8 @@ This module holds the pieces that are not specific to one notebook:
   parameters are those of its ``Linear`` layers, so ``describe(inr)`` lists exactly what a
   hypernetwork must generate);
 - :func:`image_samples` / :func:`render`: images ↔ (coordinates, values) and back;
+- :func:`block_means`: the forward model of the bundled digits (each 8x8 pixel is the fraction
+  of "on" pixels in a 4x4 block of a 32x32 bitmap), applied to a fine rendering;
 - :class:`HyperINRAutoencoder` and :class:`PixelAutoencoder`: encoder + hypernetwork + INR,
   and the plain autoencoder it is compared against;
 - :func:`fit_codes`: the auto-decoder's inference, a code found by gradient descent for
@@ -21,12 +23,32 @@ import math
 from collections.abc import Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .._checks import require_dims, require_float, require_positive_int
 from ..hypernets import HyperNetwork, check_embedding
 from ..target import describe, functional_forward
 from ..train import fit
+
+
+def _require_finite(name: str, value: torch.Tensor) -> torch.Tensor:
+    if not torch.isfinite(value).all():
+        bad = int((~torch.isfinite(value)).sum())
+        raise ValueError(f"{name}: expected finite values, got {bad} NaN or inf entries; clean or mask them first")
+    return value
+
+
+def _require_rate(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name}: expected a positive finite number, got {value!r}")
+    return float(value)
+
+
+def _require_weight(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name}: expected a finite number >= 0, got {value!r}")
+    return float(value)
 
 
 def coordinate_grid(
@@ -51,10 +73,11 @@ def coordinate_grid(
 
 
 class FourierFeatures(nn.Module):
-    """Fixed sinusoidal encoding of coordinates (Tancik et al. 2020; Mildenhall et al. 2020).
+    """Fixed sinusoidal encoding of coordinates: NeRF's positional encoding (Mildenhall et al. 2020, §5.1).
 
     ``c: [..., d] → [..., d + 2·d·n]``: the raw coordinates followed by ``sin`` and ``cos`` of
-    ``π·2^k·c`` for ``k = 0..n-1``. Without it a small ReLU MLP of ``(x, y)`` can only draw
+    ``π·2^k·c`` for ``k = 0..n-1`` (Tancik et al. 2020 analyse why such features help and prefer
+    random Gaussian frequencies; these are NeRF's fixed powers of two). Without it a small ReLU MLP of ``(x, y)`` can only draw
     blurry blobs (the spectral bias of MLPs); with it, the highest frequency ``π·2^(n-1)``
     sets the finest detail. The frequencies are a buffer, not a parameter: nothing to
     generate, and ``describe`` does not list it.
@@ -84,12 +107,16 @@ def make_inr(
     activation: Callable[[], nn.Module] = nn.SiLU,
     in_dim: int = 2,
     out_dim: int = 1,
+    sigmoid_output: bool = False,
 ) -> nn.Sequential:
-    """The target network: ``FourierFeatures → Linear → act → … → Linear(out_dim)``.
+    """The target network: ``FourierFeatures → Linear → act → … → Linear(out_dim) [→ Sigmoid]``.
 
     ``coords: [..., in_dim] → [..., out_dim]``. The default (two hidden layers of 16) has 529
     parameters: an image described by 529 numbers, all of which a hypernetwork generates.
+    ``sigmoid_output`` keeps intensities in (0, 1), e.g. the ink of a binary bitmap; it adds no parameter.
     """
+    if not isinstance(sigmoid_output, bool):
+        raise TypeError(f"sigmoid_output: expected True or False, got {sigmoid_output!r}")
     widths = [require_positive_int("hidden", h) for h in hidden]
     features = FourierFeatures(n_frequencies, in_dim)
     layers: list[nn.Module] = [features]
@@ -98,6 +125,8 @@ def make_inr(
         layers += [nn.Linear(w_in, w), activation()]
         w_in = w
     layers.append(nn.Linear(w_in, require_positive_int("out_dim", out_dim)))
+    if sigmoid_output:
+        layers.append(nn.Sigmoid())
     return nn.Sequential(*layers)
 
 
@@ -108,6 +137,7 @@ def image_samples(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """
     require_float("images", images)
     require_dims("images", images, (3, 4), "[B, H, W] or [B, 1, H, W]")
+    _require_finite("images", images)
     if images.dim() == 4:
         if images.shape[1] != 1:
             raise ValueError(f"images: expected one channel [B, 1, H, W], got shape {list(images.shape)}")
@@ -125,7 +155,8 @@ def render(inr: nn.Module, params: dict[str, torch.Tensor], height: int, width: 
     """
     if not isinstance(params, dict):
         raise TypeError(f"params: expected a dict {{name: Tensor[B, *shape]}}, got {type(params).__name__}")
-    width = height if width is None else width
+    height = require_positive_int("height", height)
+    width = height if width is None else require_positive_int("width", width)
     first = next(iter(params.values()), None)
     if first is None:
         raise ValueError("params: expected at least one generated tensor, got an empty dict")
@@ -138,6 +169,29 @@ def render(inr: nn.Module, params: dict[str, torch.Tensor], height: int, width: 
     coords = coordinate_grid(height, width, device=first.device, dtype=first.dtype)
     out = functional_forward(inr, params, coords.expand(batch_shape[0], -1, -1))
     return out[..., 0].reshape(batch_shape[0], coords.shape[0] // width, width)
+
+
+def block_means(images: torch.Tensor, factor: int) -> torch.Tensor:
+    """Average non-overlapping ``factor × factor`` blocks: ``[B, H·f, W·f]`` or ``[B, 1, H·f, W·f]`` → ``[B, 1, H, W]``.
+
+    This is how the bundled digits were made (scikit-learn's description of the data: 32x32 binary
+    bitmaps, "on" pixels counted in 4x4 blocks, counts 0-16; we divide by 16): pixel ``(r, c)`` of a digit
+    is the mean of the 32x32 bitmap over its block, not a sample at the pixel's centre. A fine rendering
+    passed through ``block_means(·, 4)`` is therefore directly comparable with the data (lecture 09).
+    """
+    require_float("images", images)
+    require_dims("images", images, (3, 4), "[B, H, W] or [B, 1, H, W]")
+    factor = require_positive_int("factor", factor)
+    if images.dim() == 4:
+        if images.shape[1] != 1:
+            raise ValueError(f"images: expected one channel [B, 1, H, W], got shape {list(images.shape)}")
+    else:
+        images = images[:, None]
+    if images.shape[-2] % factor or images.shape[-1] % factor:
+        raise ValueError(
+            f"images: expected height and width divisible by factor={factor}, got {list(images.shape[-2:])}"
+        )
+    return F.avg_pool2d(images, factor)
 
 
 def _encoder(in_dim: int, hidden: int, z_dim: int) -> nn.Sequential:
@@ -153,9 +207,16 @@ class HyperINRAutoencoder(nn.Module):
         encoder_hidden: width of the encoder's one hidden layer (``H*W → hidden → z_dim``).
         hnet_hidden: widths of the hypernetwork's trunk.
         inr_hidden, n_frequencies: the target INR (:func:`make_inr`).
+        supersample: how the INR is compared with a training pixel. Each pixel is the mean of the INR
+            over its area, estimated on a ``supersample × supersample`` grid of points inside it
+            (:func:`block_means` of a rendering at ``image_size · supersample``). 4 is the bundled
+            digits' own forward model (4x4 blocks of a 32x32 bitmap); 1 compares the INR's value at
+            the pixel centre only.
+        sigmoid_output: end the INR with a sigmoid, so the fine rendering is an ink density in (0, 1).
 
     ``encode(images [B, 1, H, W]) → z [B, z_dim]``; ``weights(z) → {name: [B, *shape]}``;
-    ``render(z, size) → [B, size, size]``; ``forward(images) → reconstructions [B, 1, H, W]``.
+    ``render(z, size) → [B, size, size]`` (the INR itself, any resolution); ``decode(z) → [B, 1, H, W]``
+    (the rendering at ``image_size · supersample``, block-averaged); ``forward(images) → decode(encode(images))``.
     """
 
     def __init__(
@@ -166,12 +227,15 @@ class HyperINRAutoencoder(nn.Module):
         hnet_hidden: Sequence[int] = (32,),
         inr_hidden: Sequence[int] = (16, 16),
         n_frequencies: int = 3,
+        supersample: int = 4,
+        sigmoid_output: bool = True,
     ):
         super().__init__()
         self.image_size = require_positive_int("image_size", image_size)
         self.z_dim = require_positive_int("z_dim", z_dim)
+        self.supersample = require_positive_int("supersample", supersample)
         self.encoder = _encoder(image_size**2, require_positive_int("encoder_hidden", encoder_hidden), z_dim)
-        self.inr = make_inr(inr_hidden, n_frequencies)
+        self.inr = make_inr(inr_hidden, n_frequencies, sigmoid_output=sigmoid_output)
         # The INR's parameters are placeholders that are never trained: the hypernetwork
         # generates every one of them (describe lists them all).
         self.inr.requires_grad_(False)
@@ -189,27 +253,39 @@ class HyperINRAutoencoder(nn.Module):
         return render(self.inr, self.weights(z), size or self.image_size)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """``z: [B, z_dim] → [B, 1, H, W]`` at the training resolution."""
-        return self.render(z)[:, None]
+        """``z: [B, z_dim] → [B, 1, H, W]``: each pixel the INR's mean over its area (see ``supersample``)."""
+        s = self.supersample
+        return block_means(self.render(z, self.image_size * s), s)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(images))
 
 
 class PixelAutoencoder(nn.Module):
-    """The baseline: the same encoder, and an MLP decoder ``z → hidden → H*W`` pixels.
+    """The baseline: the same encoder, and an MLP decoder ``z → hidden → H*W`` pixels [→ sigmoid].
 
     It can only ever output ``H × W`` pixels; its decoder width is chosen so that its
     parameter count matches the hypernetwork decoder it is compared with.
     """
 
-    def __init__(self, image_size: int = 8, z_dim: int = 8, encoder_hidden: int = 64, decoder_hidden: int = 128):
+    def __init__(
+        self,
+        image_size: int = 8,
+        z_dim: int = 8,
+        encoder_hidden: int = 64,
+        decoder_hidden: int = 128,
+        sigmoid_output: bool = True,
+    ):
         super().__init__()
+        if not isinstance(sigmoid_output, bool):
+            raise TypeError(f"sigmoid_output: expected True or False, got {sigmoid_output!r}")
         self.image_size = require_positive_int("image_size", image_size)
         self.z_dim = require_positive_int("z_dim", z_dim)
         self.encoder = _encoder(image_size**2, require_positive_int("encoder_hidden", encoder_hidden), z_dim)
         hidden = require_positive_int("decoder_hidden", decoder_hidden)
         self.decoder = nn.Sequential(nn.Linear(z_dim, hidden), nn.ReLU(), nn.Linear(hidden, image_size**2))
+        if sigmoid_output:
+            self.decoder.append(nn.Sigmoid())
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         return self.encoder(_flatten_images(images, self.image_size))
@@ -227,7 +303,7 @@ def _flatten_images(images: torch.Tensor, size: int) -> torch.Tensor:
     require_float("images", images)
     if images.dim() != 4 or tuple(images.shape[1:]) != (1, size, size):
         raise ValueError(f"images: expected shape [B, 1, {size}, {size}], got {list(images.shape)}")
-    return images.flatten(1)
+    return _require_finite("images", images).flatten(1)
 
 
 def fit_autoencoder(
@@ -251,8 +327,13 @@ def fit_autoencoder(
         raise TypeError(f"model: expected an autoencoder with encode and decode, got {type(model).__name__}")
     require_float("images", images)
     require_dims("images", images, (4,), "[N, 1, H, W]")
+    if images.shape[0] == 0:
+        raise ValueError("images: expected at least one training image, got an empty batch [0, ...]")
+    _require_finite("images", images)
     n_steps = require_positive_int("n_steps", n_steps)
     batch_size = require_positive_int("batch_size", batch_size)
+    lr = _require_rate("lr", lr)
+    code_weight = _require_weight("code_weight", code_weight)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=n_steps)
@@ -276,6 +357,7 @@ def per_image_mse(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
     """Reconstruction error of each image: ``[N, 1, H, W] → [N]`` (mean over its pixels)."""
     require_float("images", images)
     require_dims("images", images, (4,), "[N, 1, H, W]")
+    _require_finite("images", images)
     return (model(images) - images).pow(2).flatten(1).mean(1)
 
 
@@ -298,6 +380,7 @@ def fit_codes(
         decode: ``z: [B, z_dim] → [B, 1, H, W]``, e.g. ``model.decode``.
         images: ``[B, 1, H, W]`` targets.
         mask: ``[B, 1, H, W]`` or ``[1, 1, H, W]`` of 0/1 (which pixels are observed); all if ``None``.
+            Every image needs at least one observed pixel (with none, only the prior would shape its code).
         init: ``[B, z_dim]`` starting codes (zeros if ``None``).
 
     Returns: ``z: [B, z_dim]``, detached.
@@ -306,8 +389,12 @@ def fit_codes(
         raise TypeError(f"decode: expected a callable z -> images, got {type(decode).__name__}")
     require_float("images", images)
     require_dims("images", images, (4,), "[B, 1, H, W]")
+    if images.shape[0] == 0:
+        raise ValueError("images: expected at least one image, got an empty batch [0, ...]")
     z_dim = require_positive_int("z_dim", z_dim)
     n_steps = require_positive_int("n_steps", n_steps)
+    lr = _require_rate("lr", lr)
+    prior_weight = _require_weight("prior_weight", prior_weight)
     if mask is None:
         mask = torch.ones_like(images)
     require_float("mask", mask)
@@ -315,19 +402,37 @@ def fit_codes(
         raise ValueError(
             f"mask: expected shape [B or 1, {', '.join(map(str, images.shape[1:]))}], got {list(mask.shape)}"
         )
+    if not ((mask == 0) | (mask == 1)).all():
+        raise ValueError(
+            "mask: expected 0 (hidden) or 1 (observed) in every entry, got other values; "
+            "threshold it, e.g. (mask > 0.5).float()"
+        )
     mask = mask.expand_as(images)
+    empty = (mask.flatten(1).sum(1) == 0).nonzero()[:, 0].tolist()
+    if empty:
+        raise ValueError(
+            f"mask: expected at least one observed pixel per image, got none for image(s) {empty[:5]}; "
+            "leave those images out"
+        )
+    # NaN is allowed where a pixel is hidden (a natural way to mark it), never where it is observed.
+    _require_finite("images (observed pixels)", images[mask.bool()])
+    images = torch.where(mask.bool(), images, torch.zeros_like(images))
     if init is None:
         z = torch.zeros(images.shape[0], z_dim, device=images.device, dtype=images.dtype)
     else:
         require_float("init", init)
         if tuple(init.shape) != (images.shape[0], z_dim):
             raise ValueError(f"init: expected shape [{images.shape[0]}, {z_dim}], got {list(init.shape)}")
-        z = init.detach().clone()
+        z = _require_finite("init", init).detach().clone()
     z.requires_grad_(True)
     opt = torch.optim.Adam([z], lr=lr)
-    observed = mask.sum().clamp_min(1.0)
-    for _ in range(n_steps):
-        loss = ((decode(z) - images).pow(2) * mask).sum() / observed + prior_weight * z.pow(2).sum(1).mean()
+    observed = mask.sum()
+    for step in range(n_steps):
+        decoded = decode(z)
+        if step == 0 and (not isinstance(decoded, torch.Tensor) or decoded.shape != images.shape):
+            got = list(decoded.shape) if isinstance(decoded, torch.Tensor) else type(decoded).__name__
+            raise ValueError(f"decode: expected it to return images of shape {list(images.shape)}, got {got}")
+        loss = ((decoded - images).pow(2) * mask).sum() / observed + prior_weight * z.pow(2).sum(1).mean()
         # Differentiate with respect to z alone: decode's parameters get no .grad and stay as they are.
         (z.grad,) = torch.autograd.grad(loss, [z])
         opt.step()
