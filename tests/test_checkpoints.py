@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import importlib
 import json
-import re
 from pathlib import Path
 
 import pytest
 import torch
-from pending import PENDING
 
 from hypernet_lib import checkpoints as ck
 from hypernet_lib.checkpoints import CheckpointError, load_checkpoint, load_or_train, read_manifest, save_checkpoint
@@ -123,14 +121,8 @@ def test_bad_names_are_refused():
 def test_every_shipped_checkpoint_matches_the_manifest_and_names_its_recipe():
     directory = ROOT / "checkpoints"
     manifest = read_manifest(directory)
-
-    def lecture_of(name: str) -> str:
-        return re.search(r"\d\d", name).group(0)
-
-    files = sorted(p.name for p in directory.glob("*.pt") if lecture_of(p.name) not in PENDING)
-    assert sorted(n for n in manifest if lecture_of(n) not in PENDING) == files, (
-        "checkpoints/MANIFEST.json must list exactly the shipped .pt files"
-    )
+    files = sorted(p.name for p in directory.glob("*.pt"))
+    assert sorted(manifest) == files, "checkpoints/MANIFEST.json must list exactly the shipped .pt files"
     for name in files:
         assert ck.file_digest(directory / name) == manifest[name], f"{name} differs from its manifest entry"
         payload = torch.load(directory / name, weights_only=True, map_location="cpu")

@@ -13,7 +13,6 @@ import re
 from pathlib import Path
 
 import pytest
-from pending import PENDING
 
 ROOT = Path(__file__).resolve().parents[1]
 LECTURES = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -58,8 +57,6 @@ def is_canvas_panel(output: dict, state: dict) -> bool:
 
 @pytest.fixture(params=LECTURES, ids=lambda p: p.name)
 def lecture(request) -> Path:
-    if request.param.name[:2] in PENDING:
-        pytest.skip(f"lecture {request.param.name[:2]} is being reworked (tests/pending.py)")
     return request.param
 
 

@@ -14,7 +14,6 @@ import types
 from pathlib import Path
 
 import pytest
-from pending import PENDING
 
 ROOT = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("nav", ROOT / "tools" / "nav.py")
@@ -66,9 +65,6 @@ def course(tmp_path: Path) -> Path:
 # -- the real course ------------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(
-    bool(PENDING), reason="navigation is regenerated when the reworked lectures land (tests/pending.py)"
-)
 def test_committed_notebooks_have_up_to_date_navigation() -> None:
     stale = nav.update(nav.NOTEBOOKS, write=False)
     assert stale == [], f"run `python tools/nav.py`: out of date: {[p.name for p in stale]}"
@@ -96,9 +92,6 @@ def test_every_binder_link_opens_an_existing_notebook_of_this_repository() -> No
     assert found >= 1 + len(nav.lectures())  # README's badge, and at least one per lecture
 
 
-@pytest.mark.skipif(
-    bool(PENDING), reason="navigation is regenerated when the reworked lectures land (tests/pending.py)"
-)
 def test_every_colab_link_opens_an_existing_notebook_at_this_release() -> None:
     found = 0
     for doc, markdown in course_documents():
