@@ -126,7 +126,8 @@ window.__hnSnapshot = (root) => window.__hnFigures(root).map((f) => {
 """
 
 
-SLIDER_RE = re.compile(r"slider", re.IGNORECASE)
+# Names in code, not prose: the Colab setup cell of every lecture prints a sentence about sliders.
+SLIDER_RE = re.compile(r"\b(?:\w+Slider|SliderPanel|embedding_sliders)\b")
 
 
 def slider_notebooks(repo: Path = ROOT) -> list[Path]:
