@@ -14,6 +14,7 @@ from torch import nn
 
 from hypernet_lib import HyperNetwork, default_device, describe, fit, functional_forward, seed_everything
 from hypernet_lib.checkpoints import load_or_train as _load_or_train
+from hypernet_lib.train import optimizer_step
 
 from . import retrain_main
 
@@ -62,11 +63,7 @@ def train(config: Mapping[str, Any] = CONFIG) -> dict[str, Any]:
             .pow(2)
             .mean()
         )
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        return loss.detach()
+        return optimizer_step(opt, loss, sched)
 
     losses = fit(step, config["n_steps"], desc="lecture 00 demo", log_every=50)
     return {"state": {k: v.detach().cpu() for k, v in hnet.state_dict().items()}, "final_mse": losses[-1]}

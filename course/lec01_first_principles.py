@@ -22,7 +22,7 @@ from hypernet_lib import HyperNetwork, default_device, describe, fit, functional
 from hypernet_lib._checks import require_float, require_positive_int
 from hypernet_lib.checkpoints import load_or_train as _load_or_train
 from hypernet_lib.data import AMPLITUDE_RANGE, PHASE_RANGE
-from hypernet_lib.train import cosine_schedule
+from hypernet_lib.train import cosine_schedule, optimizer_step
 
 from . import retrain_main
 
@@ -123,11 +123,7 @@ def fit_sine(
         t = sample_sinusoids(tasks_per_step, points_per_task, 1, generator=tasks, device=device)
         pred = functional_forward(target, hnet(encode(t.amplitude, t.phase)), t.x_support)
         loss = (pred - t.y_support).pow(2).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        schedule.step()
-        return loss.detach()
+        return optimizer_step(opt, loss, schedule)
 
     return fit(step, n_steps, desc=desc, progress=progress)
 

@@ -36,6 +36,7 @@ from hypernet_lib import load_digits, seed_everything
 from hypernet_lib.apps.fewshot import NCMHyperNet, ResidualProtoNet
 from hypernet_lib.checkpoints import load_or_train as _load_or_train
 from hypernet_lib.data import EpisodeSampler, cluster_episodes, dihedral_classes, stroke_classes
+from hypernet_lib.train import optimizer_step
 
 from . import retrain_many
 
@@ -142,9 +143,7 @@ def train(config: Mapping[str, Any]) -> dict[str, Any]:
                 ep = cluster_episodes(config["meta_batch"], n, shots, q, gen, spread=tuple(config["spread"]))
             logits = model.logits(ep.x_support, ep.y_support, ep.x_query)
             loss = F.cross_entropy(logits.flatten(0, 1), ep.y_query.flatten())
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            optimizer_step(opt, loss)
             recent.append(float(loss.detach()))
             if step % 500 == 0:
                 print(f"{name_of(config)} {name:12s} step {step:5d}: training loss {sum(recent) / len(recent):.3f}")

@@ -55,6 +55,7 @@ from hypernet_lib.apps.maml import MAML, query_losses
 from hypernet_lib.checkpoints import load_or_train as _load_or_train
 from hypernet_lib.data import Episodes, EpisodeSampler, dihedral_classes
 from hypernet_lib.hypernets import ClassHeadGenerator, SetEncoder
+from hypernet_lib.train import optimizer_step
 
 from . import retrain_many
 
@@ -175,9 +176,7 @@ def _train_sine(config: Mapping[str, Any]) -> dict[str, Any]:
     start = time.perf_counter()
     for it in range(config["n_steps"]):
         loss = sine_loss(model, target, sample_sinusoids(config["meta_batch"], k, k, generator=gen))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        optimizer_step(opt, loss)
         if it % config["log_every"] == 0 or it == config["n_steps"] - 1:
             mse = sine_val_mse(model, target, val)
             log.append([it, float(loss.detach()), mse])
@@ -255,9 +254,7 @@ def _train_digits(config: Mapping[str, Any]) -> dict[str, Any]:
                 model.target, model(ep.x_support, ep.y_support), ep.x_query, ep.y_query, F.cross_entropy
             )
             loss = loss.mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        optimizer_step(opt, loss)
         if it % 250 == 0 or it == config["n_steps"] - 1:
             print(f"{name_of(config)} it {it:5d}  train {float(loss.detach()):.3f}", flush=True)
     return {"state": model.state_dict(), "seconds": time.perf_counter() - start}

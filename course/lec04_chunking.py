@@ -28,6 +28,7 @@ from torch import nn
 
 from hypernet_lib import ChunkedHyperNet, default_device, describe, fit, functional_forward, load_digits
 from hypernet_lib.checkpoints import load_or_train as _load_or_train
+from hypernet_lib.train import optimizer_step
 
 from . import retrain_main
 
@@ -150,11 +151,7 @@ def fit_cnn(
     def step(_: int) -> torch.Tensor:
         idx = torch.randint(0, len(y_train), (config["batch"],), generator=batches).to(y_train.device)
         loss = F.cross_entropy(model(x_train[idx]), y_train[idx])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        schedule.step()
-        return loss.detach()
+        return optimizer_step(opt, loss, schedule)
 
     return fit(step, n_steps, desc=f"{type(model).__name__}", log_every=10, progress=progress)
 

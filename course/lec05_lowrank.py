@@ -45,7 +45,7 @@ from hypernet_lib import (
 )
 from hypernet_lib.checkpoints import load_or_train as _load_or_train
 from hypernet_lib.checkpoints import save_checkpoint
-from hypernet_lib.train import progress_bar
+from hypernet_lib.train import optimizer_step, progress_bar
 
 # Lecture 01's constant-L2-norm encoding of a sine task, (A, φ) → z = (cos πu/2, cos πv/2, sin πu/2, sin πv/2)
 # with |z|² = 2 (Gonzalez Ortiz et al.'s "cos|sin"): the sweep reads tasks exactly as lecture 01 does.
@@ -391,11 +391,7 @@ def _fit_adam(module: nn.Module, loss_of, n_steps: int, lr: float, desc: str, pr
 
     def step(i: int) -> torch.Tensor:
         loss = loss_of(i)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        schedule.step()
-        return loss.detach()
+        return optimizer_step(opt, loss, schedule)
 
     return fit(step, n_steps, desc=desc, log_every=50, progress=progress)
 

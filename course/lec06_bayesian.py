@@ -34,9 +34,8 @@ from hypernet_lib.apps.bayes import (
     DeepEnsemble,
     GaussianPrior,
     dropout_weight_samples,
+    fit_baseline,
     fit_bayes_hypernet,
-    fit_ensemble,
-    fit_mc_dropout,
     forward_samples,
 )
 from hypernet_lib.apps.uncertainty import classification_predictive, nll, regression_nll
@@ -232,15 +231,11 @@ def _fit(trained: Trained, config: Mapping[str, Any], x, y, likelihood, knobs, s
             trained.model, trained.target, x, y, likelihood, config["n_steps"], n_samples, prior=trained.prior, **common
         )
         return {k: torch.tensor(v) for k, v in curves.items()}
-    if trained.kind == "ensemble":
-        loss = fit_ensemble(
-            trained.model, x, y, likelihood, config["n_steps"], weight_decay=knobs["weight_decay"], **common
-        )
-    else:
+    if trained.kind != "ensemble":
         trained.model.to(device)
-        loss = fit_mc_dropout(
-            trained.model, x, y, likelihood, config["n_steps"], weight_decay=knobs["weight_decay"], **common
-        )
+    loss = fit_baseline(
+        trained.model, x, y, likelihood, config["n_steps"], weight_decay=knobs["weight_decay"], **common
+    )
     return {"nll": torch.tensor(loss)}
 
 

@@ -87,6 +87,22 @@ def fit(
     return losses
 
 
+def optimizer_step(
+    opt: torch.optim.Optimizer, loss: torch.Tensor, schedule: torch.optim.lr_scheduler.LRScheduler | None = None
+) -> torch.Tensor:
+    """One gradient step on ``loss``: clear the gradients, backpropagate, step ``opt`` (then ``schedule``).
+
+    Returns ``loss`` detached, the value a :func:`fit` step returns. The body of almost every training
+    step in the course, written once.
+    """
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    if schedule is not None:
+        schedule.step()
+    return loss.detach()
+
+
 def _loss_value(loss: object, i: int) -> float:
     if isinstance(loss, torch.Tensor) and loss.numel() == 1:
         return float(loss.detach())

@@ -9,8 +9,7 @@ from hypernet_lib import describe, mlp
 from hypernet_lib.apps.bayes import (
     DeepEnsemble,
     dropout_weight_samples,
-    fit_ensemble,
-    fit_mc_dropout,
+    fit_baseline,
     forward_samples,
     log_likelihood,
 )
@@ -58,13 +57,13 @@ def test_batched_ensemble_training_gives_each_member_its_own_gradient():
             torch.testing.assert_close(p.grad[m], alone[name].grad)
 
 
-def test_fit_ensemble_fits_every_member():
+def test_fit_baseline_fits_every_member_of_an_ensemble():
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(64, 2, generator=gen)
     y = (x[:, 0] > x[:, 1]).long()
     ens = DeepEnsemble(mlp((2, 16, 2), dropout=0.0), n_members=3)
-    losses = fit_ensemble(
+    losses = fit_baseline(
         ens, x, y, "categorical", 150, lr=0.02, batch_size=32, cosine=True, generator=gen, progress=False
     )
     assert losses[-1] < 0.5 * losses[0]
@@ -96,13 +95,13 @@ def test_dropout_weight_samples_average_to_the_trained_weights():
     torch.testing.assert_close(params["3.weight"].mean(0), model[3].weight.detach(), atol=0.03, rtol=0)
 
 
-def test_fit_mc_dropout_fits_and_leaves_the_model_in_eval_mode():
+def test_fit_baseline_fits_a_dropout_network_and_leaves_the_model_in_eval_mode():
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(64, 2, generator=gen)
     y = (x[:, 0] > x[:, 1]).long()
     model = mlp((2, 32, 2), dropout=0.1)
-    losses = fit_mc_dropout(model, x, y, "categorical", 150, lr=0.02, generator=gen, progress=False)
+    losses = fit_baseline(model, x, y, "categorical", 150, lr=0.02, generator=gen, progress=False)
     assert losses[-1] < 0.5 * losses[0]
     assert not model.training
 
@@ -125,8 +124,10 @@ def test_rejects_bad_arguments():
         dropout_weight_samples(mlp((2, 4, 2)), 3)
     with pytest.raises(TypeError, match="model: expected an nn.Sequential"):
         dropout_weight_samples(nn.Linear(2, 2), 3)
+    with pytest.raises(TypeError, match="model: expected a DeepEnsemble or a torch.nn.Module with dropout, got str"):
+        fit_baseline("ensemble", torch.randn(4, 2), torch.zeros(4, dtype=torch.int64), "categorical", 1)
     with pytest.raises(ValueError, match=r"x, y: expected the same number of points, got shapes \[4, 2\] and \[3\]"):
-        fit_ensemble(DeepEnsemble(mlp((2, 2))), torch.randn(4, 2), torch.zeros(3, dtype=torch.int64), "categorical", 1)
+        fit_baseline(DeepEnsemble(mlp((2, 2))), torch.randn(4, 2), torch.zeros(3, dtype=torch.int64), "categorical", 1)
 
 
 @pytest.mark.parametrize(
@@ -142,16 +143,14 @@ def test_rejects_bad_arguments():
 @pytest.mark.parametrize("which", ["ensemble", "dropout"])
 def test_baseline_training_refuses_bad_hyperparameters(which, kwargs, says):
     x, y = torch.randn(8, 2), torch.randint(0, 2, (8,))
+    model = DeepEnsemble(mlp((2, 4, 2))) if which == "ensemble" else mlp((2, 4, 2), dropout=0.2)
     with pytest.raises(ValueError, match=says):
-        if which == "ensemble":
-            fit_ensemble(DeepEnsemble(mlp((2, 4, 2))), x, y, "categorical", 2, progress=False, **kwargs)
-        else:
-            fit_mc_dropout(mlp((2, 4, 2), dropout=0.2), x, y, "categorical", 2, progress=False, **kwargs)
+        fit_baseline(model, x, y, "categorical", 2, progress=False, **kwargs)
 
 
 def test_baseline_training_refuses_nan_data_and_a_missing_noise_std():
     x, y = torch.randn(8, 2), torch.randn(8, 1)
     with pytest.raises(ValueError, match="x, y: contain NaN or inf"):
-        fit_ensemble(DeepEnsemble(mlp((2, 4, 1))), x, y.clone().fill_(float("nan")), "gaussian", 2, noise_std=0.1)
+        fit_baseline(DeepEnsemble(mlp((2, 4, 1))), x, y.clone().fill_(float("nan")), "gaussian", 2, noise_std=0.1)
     with pytest.raises(ValueError, match="noise_std: expected a finite number > 0, got None"):
-        fit_mc_dropout(mlp((2, 4, 1), dropout=0.2), x, y, "gaussian", 2)
+        fit_baseline(mlp((2, 4, 1), dropout=0.2), x, y, "gaussian", 2)

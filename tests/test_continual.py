@@ -27,15 +27,6 @@ from hypernet_lib.apps.continual import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These networks are tiny: threads only add synchronisation, which a busy machine makes very costly."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture
 def small():
     torch.manual_seed(0)

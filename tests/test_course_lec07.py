@@ -5,7 +5,6 @@ import math
 
 import pytest
 import torch
-from test_continual import one_thread  # noqa: F401  (the autouse fixture: one intra-op thread for tiny networks)
 
 from course import lec07_continual as recipe
 from hypernet_lib import count_parameters

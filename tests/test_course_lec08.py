@@ -4,7 +4,6 @@ import copy
 
 import pytest
 import torch
-from test_archsearch import one_thread  # noqa: F401  (the autouse fixture: one intra-op thread for tiny networks)
 
 from course import lec08_archsearch as recipe
 from hypernet_lib import count_parameters

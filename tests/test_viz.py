@@ -46,10 +46,14 @@ def make_panel(target, hnet, **kwargs):
     return SliderPanel({"a": (-2.0, 2.0, 0.5), "b": (-1.0, 1.0)}, generate, behaviour, canvas="agg", **kwargs)
 
 
-def snapshot(panel):
-    """Everything the figure shows that depends on z: heatmap arrays and the behaviour line."""
-    images = {k: np.array(im.get_array()) for k, im in panel.weights.images.items()}
-    return images, np.array(panel.ax.lines[0].get_ydata())
+def snapshot(panel) -> dict:
+    """Everything the panel shows that depends on z: its weights, heatmap arrays, behaviour line and readout."""
+    return {
+        "params": {k: v.clone() for k, v in panel.params.items()},
+        "images": {k: np.array(im.get_array()) for k, im in panel.weights.images.items()},
+        "line": np.array(panel.ax.lines[0].get_ydata()),
+        "readout": panel.readout.value,
+    }
 
 
 # --- weight_image -------------------------------------------------------------------------------
@@ -143,23 +147,21 @@ def test_weight_panel_rejects_bad_input(mlp):
 def test_moving_a_slider_regenerates_weights_and_redraws_the_plot(sine_setup):
     target, hnet = sine_setup
     panel = make_panel(target, hnet)
-    params_before = {k: v.clone() for k, v in panel.params.items()}
-    images_before, line_before = snapshot(panel)
-    readout_before = panel.readout.value
+    before = snapshot(panel)
 
     panel.sliders["a"].value = -1.5
 
     assert panel.values == {"a": -1.5, "b": 0.0}
     expected = hnet(torch.tensor([-1.5, 0.0]))
-    for name in params_before:
-        assert not torch.equal(panel.params[name], params_before[name]) or "bias" in name  # biases start at 0
+    for name in before["params"]:
+        assert not torch.equal(panel.params[name], before["params"][name]) or "bias" in name  # biases start at 0
         assert torch.allclose(panel.params[name], expected[name])
-    images_after, line_after = snapshot(panel)
-    assert np.allclose(images_after["2.weight"], expected["2.weight"].detach().numpy())
-    assert not np.allclose(images_after["2.weight"], images_before["2.weight"])
-    assert not np.allclose(line_after, line_before)
-    assert np.allclose(line_after, functional_forward(target, expected, XS)[:, 0].detach().numpy(), atol=1e-6)
-    assert panel.readout.value != readout_before and "a = -1.50" in panel.readout.value
+    after = snapshot(panel)
+    assert np.allclose(after["images"]["2.weight"], expected["2.weight"].detach().numpy())
+    assert not np.allclose(after["images"]["2.weight"], before["images"]["2.weight"])
+    assert not np.allclose(after["line"], before["line"])
+    assert np.allclose(after["line"], functional_forward(target, expected, XS)[:, 0].detach().numpy(), atol=1e-6)
+    assert after["readout"] != before["readout"] and "a = -1.50" in panel.readout.value
 
 
 def test_slider_changes_redraw_the_same_figure_and_match_a_full_draw(sine_setup):
@@ -179,18 +181,15 @@ def test_slider_changes_redraw_the_same_figure_and_match_a_full_draw(sine_setup)
 def test_reset_restores_values_weights_and_plot(sine_setup):
     target, hnet = sine_setup
     panel = make_panel(target, hnet)
-    start_params = {k: v.clone() for k, v in panel.params.items()}
-    start_images, start_line = snapshot(panel)
-    start_readout = panel.readout.value
+    start = snapshot(panel)
     panel.set(a=1.9, b=-0.7)
     assert panel.values == {"a": 1.9, "b": -0.7}
     panel.reset_button.click()
     assert panel.values == {"a": 0.5, "b": 0.0}
-    assert all(torch.equal(panel.params[k], start_params[k]) for k in start_params)
-    images, line = snapshot(panel)
-    assert all(np.array_equal(images[k], start_images[k]) for k in images)
-    assert np.array_equal(line, start_line)
-    assert panel.readout.value == start_readout
+    now = snapshot(panel)
+    assert all(torch.equal(now["params"][k], start["params"][k]) for k in start["params"])
+    assert all(np.array_equal(now["images"][k], start["images"][k]) for k in start["images"])
+    assert np.array_equal(now["line"], start["line"]) and now["readout"] == start["readout"]
 
 
 def test_behaviour_returning_none_gets_a_full_redraw(sine_setup):

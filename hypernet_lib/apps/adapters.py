@@ -32,7 +32,7 @@ from torch import nn
 from .._checks import require_dims, require_positive_int, require_tensor
 from ..hypernets.lowrank import LowRankHyperNet
 from ..target import describe, functional_forward
-from ..train import fit
+from ..train import fit, optimizer_step
 
 N_DIGITS = 10  # tokens are the digits 0-9
 SEQ_LEN = 8
@@ -459,11 +459,7 @@ def fit_base_model(
         y = torch.stack([tasks[j].apply(row) for j, row in zip(which.tolist(), x)])
         instruction = torch.where(torch.rand(batch_size, generator=generator) < p_no_instruction, 0, which + 1)
         loss = task_loss(model(x.to(device), instruction.to(device)), y.to(device))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        return loss.detach()
+        return optimizer_step(opt, loss, sched)
 
     return fit(step, n_steps, desc="pretraining the base", log_every=10, progress=progress)
 
@@ -544,11 +540,7 @@ def _fit_on_task_mix(
         params = adapters_for(chosen)
         x, y = sample_batch(chosen, n_per_task, generator, model.seq_len, device)
         loss = task_loss(adapted_logits(model, params, x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        return loss.detach()
+        return optimizer_step(opt, loss, sched)
 
     return fit(step, n_steps, desc=desc, log_every=10, progress=progress)
 

@@ -34,7 +34,7 @@ from .._checks import (
     require_positive_int,
 )
 from ..target import TargetSpec, describe
-from ..train import progress_bar
+from ..train import optimizer_step, progress_bar
 
 
 class ArchSpace:
@@ -239,9 +239,7 @@ def fit_from_scratch(
             xb, yb = x[idx], y[idx]
         logits = supernet_forward(params, unit, gate, xb)
         loss = F.cross_entropy(logits.flatten(0, 1), yb.repeat(len(archs)), reduction="sum") / len(xb)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        optimizer_step(opt, loss)
     return {k: v.detach() for k, v in params.items()}
 
 
@@ -301,10 +299,7 @@ def fit_smash(
         params = hnet(codes[pick])
         logits = supernet_forward(params, unit_all[pick], gate_all[pick], x[idx])
         loss = F.cross_entropy(logits.flatten(0, 1), y[idx].repeat(archs_per_step))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(loss.detach())
+        losses.append(optimizer_step(opt, loss))
         if callback is not None:
             callback(len(losses))
     return [float(v) for v in torch.stack(losses)]

@@ -48,7 +48,7 @@ from torch import nn
 from .._checks import require_dims, require_float, require_positive_int, require_tensor
 from ..hypernets.flow import FlowHyperNetwork, WeightNormFlowHyperNetwork
 from ..target import TargetSpec, describe, functional_forward
-from ..train import cosine_schedule, fit, minibatch_indices
+from ..train import cosine_schedule, fit, minibatch_indices, optimizer_step
 
 Likelihood = Literal["categorical", "gaussian"]
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
@@ -317,10 +317,7 @@ def fit_bayes_hypernet(
         log_lik = log_likelihood(outputs, y[idx], likelihood, noise_std)
         kl_value = _kl(hnet, prior, u, log_q, kl)
         loss = negative_elbo(log_lik, kl_value, idx.numel(), n_data, kl_weight)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        schedule.step()
+        optimizer_step(opt, loss, schedule)
         if i % 10 == 0 or i == n_steps - 1:
             terms["data"].append(float(-log_lik.detach().mean()) / idx.numel())
             terms["kl"].append(float(kl_value.detach().mean()) / n_data)
@@ -371,48 +368,6 @@ class DeepEnsemble(nn.Module):
         return forward_samples(self.target, self.members(), x)
 
 
-def fit_ensemble(
-    ensemble: DeepEnsemble,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    likelihood: Likelihood,
-    n_steps: int,
-    lr: float = 3e-3,
-    batch_size: int | None = None,
-    weight_decay: float = 0.0,
-    noise_std: float | None = None,
-    cosine: bool = False,
-    generator: torch.Generator | None = None,
-    progress: bool | None = None,
-) -> list[float]:
-    """Train all members at once with Adam; return the mean member loss (NLL per point) every 10th step.
-
-    ``cosine``: decay the learning rate to zero over ``n_steps`` (as :func:`~hypernet_lib.bayes.fit_bayes_hypernet`).
-    The loss is the *sum* of the members' mean losses, so each member's gradient is exactly the
-    one it would get if trained alone. With ``batch_size`` each member draws its own minibatch.
-    """
-    if not isinstance(ensemble, DeepEnsemble):
-        raise TypeError(f"ensemble: expected a DeepEnsemble, got {type(ensemble).__name__}")
-    _check_xy(x, y)
-    lr, batch_size = _check_training(lr, batch_size, noise_std, likelihood)
-    weight_decay = _number("weight_decay", weight_decay, low=0.0)
-    opt = torch.optim.AdamW(ensemble.parameters(), lr=lr, weight_decay=weight_decay)
-    schedule = cosine_schedule(opt, n_steps, cosine)
-    n_data, n_members = x.shape[0], ensemble.n_members
-
-    def step(_: int) -> torch.Tensor:
-        idx = torch.stack([minibatch_indices(n_data, batch_size, generator) for _ in range(n_members)]).to(x.device)
-        outputs = functional_forward(ensemble.target, ensemble.members(), x[idx])  # [M, B, ...]
-        loss = -log_likelihood(outputs, y[idx], likelihood, noise_std).sum() / idx.shape[1]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        schedule.step()
-        return loss.detach() / n_members
-
-    return fit(step, n_steps, desc="deep ensemble", log_every=10, progress=progress)
-
-
 def dropout_weight_samples(
     model: nn.Sequential, n_samples: int, generator: torch.Generator | None = None
 ) -> dict[str, torch.Tensor]:
@@ -447,7 +402,7 @@ def dropout_weight_samples(
     return params
 
 
-def fit_mc_dropout(
+def fit_baseline(
     model: nn.Module,
     x: torch.Tensor,
     y: torch.Tensor,
@@ -461,31 +416,40 @@ def fit_mc_dropout(
     generator: torch.Generator | None = None,
     progress: bool | None = None,
 ) -> list[float]:
-    """Ordinary dropout training (AdamW with ``weight_decay``); return the NLL per point every 10th step.
+    """Train one of lecture 06's baselines with AdamW; return the NLL per point every 10th step.
 
-    ``cosine``: decay the learning rate to zero over ``n_steps`` (as :func:`~hypernet_lib.bayes.fit_bayes_hypernet`).
+    ``model`` is either
+
+    - a :class:`DeepEnsemble`: all members train at once. The loss is the *sum* of the members' mean
+      losses, so each member's gradient is exactly the one it would get if trained alone, and with
+      ``batch_size`` each member draws its own minibatch; the loss returned is the mean member's;
+    - any other module, trained as an ordinary dropout network (MC dropout); it is left in eval mode.
+
+    ``cosine``: decay the learning rate to zero over ``n_steps`` (as :func:`fit_bayes_hypernet`).
     """
     if not isinstance(model, nn.Module):
-        raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+        raise TypeError(f"model: expected a DeepEnsemble or a torch.nn.Module with dropout, got {type(model).__name__}")
     _check_xy(x, y)
     lr, batch_size = _check_training(lr, batch_size, noise_std, likelihood)
     weight_decay = _number("weight_decay", weight_decay, low=0.0)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     schedule = cosine_schedule(opt, n_steps, cosine)
     n_data = x.shape[0]
-    model.train()
+    ensemble = isinstance(model, DeepEnsemble)
 
     def step(_: int) -> torch.Tensor:
+        if ensemble:
+            n = model.n_members
+            idx = torch.stack([minibatch_indices(n_data, batch_size, generator) for _ in range(n)]).to(x.device)
+            outputs = functional_forward(model.target, model.members(), x[idx])  # [M, B, ...]
+            loss = -log_likelihood(outputs, y[idx], likelihood, noise_std).sum() / idx.shape[1]
+            return optimizer_step(opt, loss, schedule) / n
         idx = minibatch_indices(n_data, batch_size, generator).to(x.device)
-        outputs = model(x[idx])[None]
-        loss = -log_likelihood(outputs, y[idx], likelihood, noise_std)[0] / idx.numel()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        schedule.step()
-        return loss.detach()
+        loss = -log_likelihood(model(x[idx])[None], y[idx], likelihood, noise_std)[0] / idx.numel()
+        return optimizer_step(opt, loss, schedule)
 
-    losses = fit(step, n_steps, desc="MC dropout", log_every=10, progress=progress)
+    model.train()
+    losses = fit(step, n_steps, desc="deep ensemble" if ensemble else "MC dropout", log_every=10, progress=progress)
     model.eval()
     return losses
 

@@ -32,7 +32,7 @@ from torch.func import functional_call, grad, vmap
 
 from .._checks import require_dims, require_float, require_number, require_positive_int, require_tensor
 from ..target import functional_forward
-from ..train import progress_bar
+from ..train import optimizer_step, progress_bar
 
 # --- data --------------------------------------------------------------------------------
 
@@ -418,10 +418,7 @@ class HyperNetLearner(nn.Module):
             loss = F.cross_entropy(self.logits(t, x), y)
             if t > 0 and self.beta > 0:
                 loss = loss + self.beta * output_regularizer(self.hnet, previous, targets)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(loss.detach())
+            losses.append(optimizer_step(opt, loss))
         return [float(v) for v in torch.stack(losses)]
 
 
@@ -479,10 +476,7 @@ class SequentialLearner(nn.Module):
             loss = F.cross_entropy(self.logits(t, x), y)
             if self.ewc_strength > 0 and self.quadratic is not None:
                 loss = loss + 0.5 * self.ewc_strength * self.quadratic.penalty(self.model)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(loss.detach())
+            losses.append(optimizer_step(opt, loss))
         if self.ewc_strength > 0:
             anchor = {n: p.detach().clone() for n, p in self.model.named_parameters()}
             fisher = fisher_diagonal(self.model, x, self._head(t))
@@ -518,10 +512,7 @@ def fit_joint(
     for _ in progress_bar(range(n_steps), "joint training", progress=progress):
         loss = sum(F.cross_entropy(learner.logits(t, task.x_train), task.y_train) for t, task in enumerate(tasks))
         loss = loss / len(tasks)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(loss.detach())
+        losses.append(optimizer_step(opt, loss))
     return [float(v) for v in torch.stack(losses)]
 
 

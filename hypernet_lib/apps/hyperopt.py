@@ -29,7 +29,7 @@ from .._checks import (
 )
 from ..hypernets import HyperNetBase, HyperNetwork
 from ..target import TargetSpec, describe, functional_forward
-from ..train import progress_bar
+from ..train import optimizer_step, progress_bar
 
 
 def _check_data(x: torch.Tensor, y: torch.Tensor) -> None:
@@ -159,10 +159,7 @@ def fit_best_response(
     for _ in progress_bar(range(n_steps), "best response", progress=progress):
         log_lam = br.sample(samples_per_step, generator)
         loss = penalized_loss(target, br(log_lam), log_lam, x, y).mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(loss.detach())
+        losses.append(optimizer_step(opt, loss))
     return [float(v) for v in torch.stack(losses)]
 
 
@@ -201,9 +198,7 @@ def tune_hyperparameter(
         for _ in range(require_positive_int("n_steps", n_steps)):
             loss = validation_loss(target, br(s), x_val, y_val)[0]
             trajectory.append(TuningStep(float(s.detach()), float(loss.detach())))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            optimizer_step(opt, loss)
             with torch.no_grad():
                 s.clamp_(low, high)
         with torch.no_grad():
@@ -244,7 +239,5 @@ def fit_weight_decayed(
     n_steps = require_positive_int("n_steps", n_steps)
     for _ in progress_bar(range(n_steps), "one network", progress=progress):
         loss = penalized_loss(target, params, log_lam, x, y).sum()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        optimizer_step(opt, loss)
     return {n: v.detach() for n, v in params.items()}

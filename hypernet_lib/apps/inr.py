@@ -29,7 +29,7 @@ from torch import nn
 from .._checks import require_dims, require_float, require_positive_int
 from ..hypernets import HyperNetwork, check_embedding
 from ..target import describe, functional_forward
-from ..train import fit
+from ..train import fit, optimizer_step
 
 
 def _require_finite(name: str, value: torch.Tensor) -> torch.Tensor:
@@ -343,11 +343,7 @@ def fit_autoencoder(
         x = images[idx]
         z = model.encode(x)
         loss = (model.decode(z) - x).pow(2).mean() + code_weight * z.pow(2).sum(1).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        return loss.detach()
+        return optimizer_step(opt, loss, sched)
 
     return fit(step, n_steps, desc=f"training {type(model).__name__}", log_every=10, progress=progress)
 
