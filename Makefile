@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 # The notebook suite: tools/determinism.py holds the one definition of how notebooks are tested (nbval in
 # lax mode: only cells tagged nbval-check-output have their outputs compared; every assert runs) and the
-# machine settings they must pass under (native, ATEN_CPU_CAPABILITY=default, one thread).
+# machine settings they must pass under (native, ATEN_CPU_CAPABILITY=default and =avx2, one thread).
 NBSUITE := $(BIN)/python tools/determinism.py
 LINTED := hypernet_lib course tests benchmarks tools notebooks
 
@@ -28,8 +28,8 @@ lab: $(STAMP)
 	$(BIN)/python tools/lab.py
 
 # tests/browser drives JupyterLab in Chromium (install it with `apt-get install chromium`; without
-# it those tests skip and say so, except under CI=true, where they fail). Then every notebook runs three
-# times: as this machine computes, with the kernels a CPU without AVX2 gets, and with one thread.
+# it those tests skip and say so, except under CI=true, where they fail). Then every notebook runs four
+# times: as this machine computes, with the kernels a CPU without AVX2 gets, with AVX2's, and with one thread.
 test: $(STAMP) lint
 	$(BIN)/python -m pytest tests
 	$(NBSUITE) --settings all

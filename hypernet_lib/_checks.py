@@ -19,6 +19,20 @@ def require_tensor(name: str, value: Any) -> torch.Tensor:
     return value
 
 
+def require_instance(name: str, value: Any, cls: type | tuple[type, ...], what: str) -> Any:
+    """``value`` if it is a ``cls``; otherwise a TypeError that says ``what`` was expected."""
+    if not isinstance(value, cls):
+        raise TypeError(f"{name}: expected {what}, got {type(value).__name__}")
+    return value
+
+
+def require_sequence(name: str, value: Any, what: str) -> list:
+    """A list, tuple or other iterable (not a single str), as a list."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__") or isinstance(value, torch.Tensor):
+        raise TypeError(f"{name}: expected a list of {what}, got {type(value).__name__}")
+    return list(value)
+
+
 def require_float(name: str, value: Any) -> torch.Tensor:
     """A floating-point tensor: integer inputs would silently truncate gradients."""
     value = require_tensor(name, value)

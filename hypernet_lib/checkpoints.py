@@ -57,6 +57,8 @@ def checkpoint_path(name: str) -> Path:
 
 def file_digest(path: Path) -> str:
     """SHA-256 of a file's bytes, in hex."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path: expected a file path (str or Path), got {type(path).__name__}")
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -66,7 +68,11 @@ def file_digest(path: Path) -> str:
 
 def read_manifest(directory: Path | None = None) -> dict[str, str]:
     """``{file name: sha256}`` of the shipped checkpoints (empty when there is no manifest)."""
-    path = (directory or checkpoint_dir()) / MANIFEST_NAME
+    if directory is not None and not isinstance(directory, (str, os.PathLike)):
+        raise TypeError(f"directory: expected a folder path (str or Path), got {type(directory).__name__}")
+    if directory is not None and not Path(directory).is_dir():
+        raise FileNotFoundError(f"directory: no folder {directory} (the shipped checkpoints are in {checkpoint_dir()})")
+    path = Path(directory or checkpoint_dir()) / MANIFEST_NAME
     if not path.exists():
         return {}
     return json.loads(path.read_text(encoding="utf-8"))
@@ -88,6 +94,9 @@ def _plain(value: Any) -> Any:
 
 def config_difference(stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[str]:
     """The keys on which two configs differ, each as ``"key: stored → wanted"``."""
+    for name, config in (("stored", stored), ("wanted", wanted)):
+        if not isinstance(config, Mapping):
+            raise TypeError(f"{name}: expected a config dict, got {type(config).__name__}")
     a, b = _plain(stored), _plain(wanted)
     return [
         f"{k}: {a.get(k, '(absent)')!r} → {b.get(k, '(absent)')!r}"

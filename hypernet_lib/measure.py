@@ -129,7 +129,10 @@ def mean_ci(values: Sequence[float] | torch.Tensor, confidence: float = 0.95) ->
     For ``n`` values with sample std ``s``: ``mean ± z · s / sqrt(n)`` (z = 1.96 for 95%),
     the interval few-shot papers report over test episodes.
     """
-    v = torch.as_tensor(values, dtype=torch.float64).flatten()
+    try:
+        v = torch.as_tensor(values, dtype=torch.float64).flatten()
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"values: expected a list or tensor of numbers, got {type(values).__name__}") from None
     if v.numel() < 2:
         raise ValueError(f"values: expected at least 2 numbers for a confidence interval, got {v.numel()}")
     if not bool(torch.isfinite(v).all()):

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
-from ._checks import require_float, require_tensor
+from ._checks import require_float, require_sequence, require_tensor
 
 Params = dict[str, torch.Tensor]
 """Generated parameters ``{name: Tensor[*shape]}``, or ``{name: Tensor[B, *shape]}`` for ``B`` tasks."""
@@ -51,7 +51,10 @@ class TargetSpec:
     """
 
     def __init__(self, params: Iterable[ParamInfo]):
-        self.params: tuple[ParamInfo, ...] = tuple(params)
+        self.params: tuple[ParamInfo, ...] = tuple(require_sequence("params", params, "ParamInfo"))
+        bad = [type(p).__name__ for p in self.params if not isinstance(p, ParamInfo)]
+        if bad:
+            raise TypeError(f"params: expected ParamInfo entries (describe(module) makes them), got {bad[0]}")
         if not self.params:
             raise ValueError("TargetSpec: expected at least one parameter to generate, got none")
         self.names: tuple[str, ...] = tuple(p.name for p in self.params)

@@ -19,7 +19,7 @@ from typing import Literal, TypeVar
 import torch
 from tqdm.auto import tqdm
 
-from ._checks import require_positive_int
+from ._checks import require_instance, require_positive_int
 
 T = TypeVar("T")
 ProgressMode = Literal["bar", "summary", "off"]
@@ -40,6 +40,10 @@ def progress_mode(progress: bool | None = None) -> ProgressMode:
 
 def progress_bar(items: Iterable[T], desc: str, total: int | None = None, progress: bool | None = None) -> Iterator[T]:
     """Iterate over ``items`` with the course's progress report (see the module docstring)."""
+    if isinstance(items, torch.Tensor) or not hasattr(items, "__iter__"):
+        raise TypeError(f"items: expected an iterable such as range(n) or a list, got {type(items).__name__}")
+    if not isinstance(desc, str):
+        raise TypeError(f"desc: expected a str (what the bar is counting), got {type(desc).__name__}")
     mode = progress_mode(progress)
     if mode == "bar":
         yield from tqdm(items, desc=desc, total=total, mininterval=0.5, leave=False)
@@ -95,12 +99,19 @@ def optimizer_step(
     Returns ``loss`` detached, the value a :func:`fit` step returns. The body of almost every training
     step in the course, written once.
     """
+    require_instance("opt", opt, torch.optim.Optimizer, "a torch.optim.Optimizer")
+    if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+        raise TypeError(f"loss: expected a 1-element tensor (the loss to minimise), got {_describe(loss)}")
     opt.zero_grad(set_to_none=True)
     loss.backward()
     opt.step()
     if schedule is not None:
         schedule.step()
     return loss.detach()
+
+
+def _describe(value: object) -> str:
+    return f"a tensor of shape {list(value.shape)}" if isinstance(value, torch.Tensor) else type(value).__name__
 
 
 def _loss_value(loss: object, i: int) -> float:

@@ -1,6 +1,6 @@
 """Run the notebook suite under several machine settings, or several times, from fresh kernels.
 
-    python tools/determinism.py --settings all            # what `make test` runs: 3 settings, once each
+    python tools/determinism.py --settings all            # what `make test` runs: 4 settings, once each
     python tools/determinism.py                           # every notebooks/NN_*.ipynb, native, 3 runs
     python tools/determinism.py --runs 2 notebooks/01_*.ipynb
 
@@ -12,7 +12,9 @@ order or on training is asserted inside the cell with a margin instead. Every ce
 exception (a failed assert) fails it.
 
 Settings (``SETTINGS``): ``native`` (this machine as it is), ``default-isa`` (``ATEN_CPU_CAPABILITY=default``:
-the kernels a CPU without AVX2 gets, so results round differently) and ``one-thread``
+the kernels a CPU without AVX2 gets, so results round differently), ``avx2`` (``ATEN_CPU_CAPABILITY=avx2``:
+the kernels of most laptops and of the machine the outputs were first recorded on; on an AVX-512 machine
+this is a second, different rounding; a CPU without AVX2 keeps its own kernels) and ``one-thread``
 (``OMP_NUM_THREADS=1``: another summation order). Every (setting, run) is a separate pytest process, so
 every notebook starts in a new kernel each time. Exits 1 if any notebook failed anywhere.
 """
@@ -43,6 +45,7 @@ NBVAL_ARGS = [
 SETTINGS: dict[str, dict[str, str]] = {
     "native": {},
     "default-isa": {"ATEN_CPU_CAPABILITY": "default"},
+    "avx2": {"ATEN_CPU_CAPABILITY": "avx2"},
     "one-thread": {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
 }
 CHECK_TAG = "nbval-check-output"

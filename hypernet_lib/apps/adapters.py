@@ -29,7 +29,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._checks import require_dims, require_positive_int, require_tensor
+from .._checks import (
+    require_dims,
+    require_float,
+    require_instance,
+    require_positive_int,
+    require_sequence,
+    require_tensor,
+)
 from ..hypernets.lowrank import LowRankHyperNet
 from ..target import describe, functional_forward
 from ..train import fit, optimizer_step
@@ -228,6 +235,9 @@ class BagOfWords:
     def __init__(self, texts: Iterable[str]):
         if isinstance(texts, str):
             raise TypeError("texts: expected a list of descriptions, got one str; wrap it: [text]")
+        texts = require_sequence("texts", texts, "descriptions (str)")
+        if not all(isinstance(t, str) for t in texts):
+            raise TypeError(f"texts: expected descriptions (str), got {sorted({type(t).__name__ for t in texts})}")
         vocab = sorted({f for t in texts for f in _features(tokenize(t))})
         if not vocab:
             raise ValueError("texts: expected descriptions with at least one word, got none")
@@ -286,6 +296,7 @@ class SelfAttention(nn.Module):
 
     def __init__(self, d_model: int, n_heads: int):
         super().__init__()
+        d_model, n_heads = require_positive_int("d_model", d_model), require_positive_int("n_heads", n_heads)
         if d_model % n_heads:
             raise ValueError(f"d_model: expected a multiple of n_heads={n_heads}, got {d_model}")
         self.n_heads = n_heads
@@ -304,6 +315,7 @@ class Block(nn.Module):
 
     def __init__(self, d_model: int, n_heads: int, d_mlp: int):
         super().__init__()
+        d_model, d_mlp = require_positive_int("d_model", d_model), require_positive_int("d_mlp", d_mlp)
         self.norm1, self.norm2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
         self.attn = SelfAttention(d_model, n_heads)
         self.fc1, self.fc2 = nn.Linear(d_model, d_mlp), nn.Linear(d_mlp, d_model)
@@ -424,6 +436,8 @@ def adapted_logits(model: TinyTransformer, params: dict[str, torch.Tensor], x: t
 
 def task_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Cross-entropy over every output digit: ``logits: [..., L, 10]``, ``y: [..., L]``."""
+    require_float("logits", logits)
+    require_tensor("y", y)
     return F.cross_entropy(logits.reshape(-1, N_DIGITS), y.reshape(-1))
 
 
@@ -565,7 +579,8 @@ def per_task_lora(
     every name, e.g. ``hnet.factors(z)`` of a description hypernetwork with the same rank: the generated
     adapters as the initialization of per-task LoRAs (lecture 10).
     """
-    spec = describe(model, include=list(names))
+    require_instance("model", model, TinyTransformer, "a TinyTransformer")
+    spec = describe(model, include=require_sequence("names", names, "parameter names"))
     lora = LowRankHyperNet(
         spec,
         z_dim=require_positive_int("n_tasks", n_tasks),

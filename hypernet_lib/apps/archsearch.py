@@ -29,9 +29,11 @@ from torch import nn
 from .._checks import (
     require_dims,
     require_float,
+    require_instance,
     require_labels,
     require_number,
     require_positive_int,
+    require_tensor,
 )
 from ..target import TargetSpec, describe
 from ..train import optimizer_step, progress_bar
@@ -186,6 +188,7 @@ def init_from_scratch(
 
     The fan-in is the architecture's own width (not the supernet's ``W``), as a stand-alone MLP would have.
     """
+    require_instance("space", space, ArchSpace, "an ArchSpace")
     if not archs:
         raise ValueError("archs: expected at least one architecture, got none")
     archs = [space.check(a) for a in archs]
@@ -310,4 +313,7 @@ def smash_accuracy(
     hnet: nn.Module, space: ArchSpace, archs: Sequence[Sequence[int]], x: torch.Tensor, y: torch.Tensor
 ) -> torch.Tensor:
     """``[A]`` validation accuracy of each architecture with the weights the hypernetwork generates for it."""
+    require_instance("hnet", hnet, nn.Module, "the hypernetwork (an nn.Module)")
+    require_instance("space", space, ArchSpace, "an ArchSpace")
+    require_tensor("x", x)
     return arch_accuracy(hnet(space.encode(archs).to(x.device)), space, archs, x, y)

@@ -30,7 +30,14 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
-from .._checks import require_dims, require_float, require_number, require_positive_int, require_tensor
+from .._checks import (
+    require_dims,
+    require_float,
+    require_number,
+    require_positive_int,
+    require_sequence,
+    require_tensor,
+)
 from ..target import functional_forward
 from ..train import optimizer_step, progress_bar
 
@@ -343,6 +350,14 @@ class ContinualLearner(Protocol):
     def logits(self, t: int, x: torch.Tensor) -> torch.Tensor: ...
 
 
+def _check_learner(learner: object) -> None:
+    if not (callable(getattr(learner, "fit_task", None)) and callable(getattr(learner, "logits", None))):
+        raise TypeError(
+            "learner: expected a continual learner with fit_task(t, x, y) and logits(t, x) "
+            f"(HyperNetLearner, FineTuneLearner), got {type(learner).__name__}"
+        )
+
+
 def _check_task_batch(t: int, n_tasks: int, x: torch.Tensor, y: torch.Tensor | None = None) -> None:
     if isinstance(t, bool) or not isinstance(t, int) or not 0 <= t < n_tasks:
         raise ValueError(f"t: expected a task index in [0, {n_tasks}), got {t!r}")
@@ -522,6 +537,7 @@ def fit_joint(
 @torch.no_grad()
 def task_accuracy(learner: ContinualLearner, t: int, x: torch.Tensor, y: torch.Tensor) -> float:
     """Share of ``x: [n, d]`` whose arg-max logit for task ``t`` equals ``y: [n]``."""
+    _check_learner(learner)
     return float((learner.logits(t, x).argmax(-1) == y).float().mean())
 
 
@@ -537,6 +553,8 @@ def accuracy_matrices(
     ``splits`` names the held-out splits to score (``"val"``, ``"test"``), all from the one training run.
     ``progress(i)`` is called after each task (for a progress bar, or to record what the learner holds).
     """
+    _check_learner(learner)
+    tasks = require_sequence("tasks", tasks, "TaskData")
     if not tasks:
         raise ValueError("tasks: expected at least one task, got none")
     if isinstance(splits, str) or not splits:
@@ -565,6 +583,8 @@ def accuracy_matrix(
 @torch.no_grad()
 def final_accuracies(learner: ContinualLearner, tasks: Sequence[TaskData], split: str = "test") -> torch.Tensor:
     """``[T]``: accuracy on each task's ``split`` as the learner is now (after :func:`fit_joint`, say)."""
+    _check_learner(learner)
+    tasks = require_sequence("tasks", tasks, "TaskData")
     return torch.tensor([task_accuracy(learner, t, *task.split(split)) for t, task in enumerate(tasks)])
 
 

@@ -214,6 +214,9 @@ class ResidualBlock(nn.Module):
 
     def __init__(self, d: int, hidden: int, extra: int = 0):
         super().__init__()
+        d, hidden = require_positive_int("d", d), require_positive_int("hidden", hidden)
+        if isinstance(extra, bool) or not isinstance(extra, int) or extra < 0:
+            raise ValueError(f"extra: expected an integer >= 0, got {extra!r}")
         self.extra = extra
         self.inp = nn.Linear(d, hidden)
         self.out = nn.Linear(hidden, d + extra)
@@ -235,7 +238,7 @@ class ResidualTarget(nn.Module):
     def __init__(self, d: int, hidden: int, n_way: int, extra: int = 0):
         super().__init__()
         self.block = ResidualBlock(d, hidden, extra)
-        self.head = nn.Linear(d + extra, n_way)
+        self.head = nn.Linear(d + extra, require_positive_int("n_way", n_way))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.block(x))

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .._checks import require_dims, require_float, require_positive_int
+from .._checks import require_dims, require_float, require_positive_int, require_sequence
 from ..hypernets import HyperNetwork, check_embedding
 from ..target import describe, functional_forward
 from ..train import fit, optimizer_step
@@ -117,7 +117,7 @@ def make_inr(
     """
     if not isinstance(sigmoid_output, bool):
         raise TypeError(f"sigmoid_output: expected True or False, got {sigmoid_output!r}")
-    widths = [require_positive_int("hidden", h) for h in hidden]
+    widths = [require_positive_int("hidden", h) for h in require_sequence("hidden", hidden, "layer widths")]
     features = FourierFeatures(n_frequencies, in_dim)
     layers: list[nn.Module] = [features]
     w_in = features.out_dim

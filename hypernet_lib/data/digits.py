@@ -34,6 +34,13 @@ def load_digits(device: torch.device | str | None = None) -> Digits:
     """scikit-learn's bundled digits (no download): pixel values 0-16 scaled to [0, 1]."""
     from sklearn.datasets import load_digits as _sk_load_digits
 
+    if device is not None:
+        if not isinstance(device, (str, torch.device)):
+            raise TypeError(f"device: expected None, a name such as 'cpu' or 'cuda', or a torch.device, got {device!r}")
+        try:
+            device = torch.device(device)
+        except RuntimeError as exc:
+            raise ValueError(f"device: {exc}") from None
     data = _sk_load_digits()
     images = torch.as_tensor(data.images, dtype=torch.float32).unsqueeze(1) / 16.0
     labels = torch.as_tensor(data.target, dtype=torch.int64)

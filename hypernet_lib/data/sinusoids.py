@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import torch
 
-from .._checks import require_positive_int
+from .._checks import require_dims, require_float, require_positive_int
 
 AMPLITUDE_RANGE = (0.1, 5.0)
 PHASE_RANGE = (0.0, math.pi)
@@ -31,6 +31,10 @@ class SinusoidTasks(NamedTuple):
 
 def sinusoid(x: torch.Tensor, amplitude: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
     """``A sin(x - φ)`` with ``amplitude, phase: [B]`` broadcast over ``x: [B, N, 1]``."""
+    require_dims("x", require_float("x", x), (3,), "[B, N, 1]: B tasks of N points")
+    for name, v in (("amplitude", amplitude), ("phase", phase)):
+        if require_float(name, v).shape != (x.shape[0],):
+            raise ValueError(f"{name}: expected one value per task, shape [{x.shape[0]}], got {list(v.shape)}")
     return amplitude.view(-1, 1, 1) * torch.sin(x - phase.view(-1, 1, 1))
 
 

@@ -115,6 +115,7 @@ def _all_finite(t: torch.Tensor) -> bool:
 
 def default_z_sample(z_dim: int, generator: torch.Generator | None = None, n: int = 4096) -> torch.Tensor:
     """``[n, d_z]`` draws of ``N(0, I)``: the embeddings an initialization assumes when none are given."""
+    z_dim, n = require_positive_int("z_dim", z_dim), require_positive_int("n", n)
     generator = generator if generator is not None else torch.Generator().manual_seed(0)
     return torch.randn(n, z_dim, generator=generator)
 
@@ -140,6 +141,8 @@ def check_size(owner: str, n_numbers: int, driver: str, hint: str = "") -> None:
     A size that needs several GB would otherwise really be attempted, and on a small machine the kernel
     dies with no message. ``driver`` names what makes it large, ``hint`` what to do instead.
     """
+    if isinstance(n_numbers, bool) or not isinstance(n_numbers, int) or n_numbers < 0:
+        raise ValueError(f"n_numbers: expected an integer >= 0, got {n_numbers!r}")
     limit = int(os.environ.get(MAX_BYTES_ENV, DEFAULT_MAX_BYTES))
     needed = 4 * n_numbers
     if needed > limit:

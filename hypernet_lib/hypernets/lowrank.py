@@ -46,6 +46,8 @@ from .base import (
 
 def is_matrix(p: ParamInfo) -> bool:
     """Parameters with two or more dimensions are factorized; 1-D ones are generated directly."""
+    if not isinstance(p, ParamInfo):
+        raise TypeError(f"p: expected a ParamInfo (an entry of describe(module).params), got {type(p).__name__}")
     return len(p.shape) >= 2
 
 
