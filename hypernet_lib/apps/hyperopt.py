@@ -23,12 +23,12 @@ from torch import nn
 from .._checks import (
     require_dims,
     require_float,
-    require_instance,
     require_labels,
     require_number,
     require_positive_int,
 )
 from ..hypernets import HyperNetBase, HyperNetwork
+from ..hypernets.base import check_spec
 from ..target import TargetSpec, describe, functional_forward
 from ..train import optimizer_step, progress_bar
 
@@ -49,7 +49,7 @@ def _check_log_lam(log_lam: torch.Tensor) -> torch.Tensor:
 
 def weight_decay(spec: TargetSpec, params: dict[str, torch.Tensor]) -> torch.Tensor:
     """``Σ ‖W‖²`` over the weights (biases are not decayed, as is usual): ``{name: [K, *shape]}`` → ``[K]``."""
-    batch = require_instance("spec", spec, TargetSpec, "a TargetSpec (describe(module))").check(params)
+    batch = check_spec(spec).check(params)
     if batch == ():
         raise ValueError("params: expected batched tensors {name: [K, *shape]}")
     return sum(params[p.name].pow(2).flatten(1).sum(1) for p in spec.params if not p.is_bias)
@@ -184,7 +184,8 @@ def tune_hyperparameter(
     this is the hypergradient a grid search never has. ``log λ`` is kept inside the trained range
     (outside it the hypernetwork has never been taught the best response).
     """
-    require_instance("br", br, BestResponseNet, "a BestResponseNet")
+    if not isinstance(br, BestResponseNet):
+        raise TypeError(f"br: expected a BestResponseNet, got {type(br).__name__}")
     low, high = br.log_range
     log_lam_init = require_number("log_lam_init", log_lam_init)
     lr = require_number("lr", lr, positive=True)
