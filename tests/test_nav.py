@@ -249,6 +249,7 @@ def run_setup_cell(monkeypatch, colab: types.ModuleType | None, cloned: bool = F
     monkeypatch.setattr(os, "chdir", lambda path: calls.append(("chdir", path)))
     monkeypatch.setattr(os.path, "isdir", lambda path: cloned)
     monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.setenv("HYPERNET_CHECKPOINTS", "(before the cell)")  # the cell sets it; monkeypatch puts it back
     monkeypatch.delitem(sys.modules, "google.colab", raising=False)
     if colab is not None:
         monkeypatch.setitem(sys.modules, "google", types.ModuleType("google"))
@@ -274,16 +275,18 @@ def test_in_colab_the_setup_cell_clones_this_release_installs_the_library_and_en
     monkeypatch, capsys
 ) -> None:
     widget_calls: list = []
+    path_before = list(sys.path)
     calls = run_setup_cell(monkeypatch, fake_colab(widget_calls))
     repo = "/content/" + nav.REPO_SLUG.split("/")[1]
     pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps"]
     assert calls == [
         ("run", ["git", "clone", "--quiet", "--depth=1", "--branch=v0.2.0", f"https://github.com/{nav.REPO_SLUG}", repo],
          {"check": True}),
-        ("run", [*pip, "-e", repo, "ipympl==0.10.0"], {"check": True}),  # torch, matplotlib: Colab's own
+        ("run", [*pip, repo, "ipympl==0.10.0"], {"check": True}),  # torch, matplotlib: Colab's own
         ("chdir", f"{repo}/notebooks"),
     ]  # fmt: skip
-    assert sys.path[0] == repo  # importable in this kernel, no restart
+    assert os.environ["HYPERNET_CHECKPOINTS"] == f"{repo}/checkpoints"  # the installed library finds the models
+    assert sys.path == path_before  # a regular install: nothing on sys.path to edit
     assert widget_calls == [("widgets on",)]
     assert capsys.readouterr() == ("", "")
 

@@ -112,6 +112,7 @@ def colab_setup_source(ref: str, extras: list[str]) -> str:
 import sys
 
 if "google.colab" in sys.modules:
+    import importlib
     import os
     import subprocess
 
@@ -119,11 +120,13 @@ if "google.colab" in sys.modules:
     if not os.path.isdir(repo):
         url = "https://github.com/{REPO_SLUG}"
         subprocess.run(["git", "clone", "--quiet", "--depth=1", "--branch={ref}", url, repo], check=True)
-    # Colab comes with torch, matplotlib and the rest: add only the course library and {" and ".join(e.split("==")[0] for e in extras)}
+    # Colab comes with torch, matplotlib and the rest: add only the course library and {" and ".join(e.split("==")[0] for e in extras)}.
+    # A regular (not editable) install lands in site-packages, so this kernel imports it without a restart.
     pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps"]
-    subprocess.run([*pip, "-e", repo, {", ".join(f'"{e}"' for e in extras)}], check=True)
-    sys.path.insert(0, repo)  # this kernel imports the library now, without a restart
-    os.chdir(f"{{repo}}/notebooks")  # where the lectures find ../checkpoints
+    subprocess.run([*pip, repo, {", ".join(f'"{e}"' for e in extras)}], check=True)
+    importlib.invalidate_caches()
+    os.environ["HYPERNET_CHECKPOINTS"] = f"{{repo}}/checkpoints"  # the shipped models, for the installed copy
+    os.chdir(f"{{repo}}/notebooks")
     try:
         from google.colab import output
 
