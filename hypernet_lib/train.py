@@ -111,7 +111,7 @@ def optimizer_step(
 
 
 def _describe(value: object) -> str:
-    return f"a tensor of shape {list(value.shape)}" if isinstance(value, torch.Tensor) else type(value).__name__
+    return f"a tensor of shape {list(value.shape)}" if isinstance(value, torch.Tensor) else repr(value)
 
 
 def _loss_value(loss: object, i: int) -> float:
@@ -119,7 +119,7 @@ def _loss_value(loss: object, i: int) -> float:
         return float(loss.detach())
     if isinstance(loss, (int, float)) and not isinstance(loss, bool):
         return float(loss)
-    got = f"a tensor of shape {list(loss.shape)}" if isinstance(loss, torch.Tensor) else repr(loss)
+    got = _describe(loss)
     raise TypeError(f"step: expected step({i}) to return the loss (a number or a 1-element tensor), got {got}")
 
 

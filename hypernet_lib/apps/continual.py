@@ -354,7 +354,7 @@ def _check_learner(learner: object) -> None:
     if not (callable(getattr(learner, "fit_task", None)) and callable(getattr(learner, "logits", None))):
         raise TypeError(
             "learner: expected a continual learner with fit_task(t, x, y) and logits(t, x) "
-            f"(HyperNetLearner, FineTuneLearner), got {type(learner).__name__}"
+            f"(HyperNetLearner, SequentialLearner), got {type(learner).__name__}"
         )
 
 
