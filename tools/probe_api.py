@@ -14,8 +14,8 @@ parameter. The outcome is
 - *unclear*: any other exception, or a message that names neither (e.g. ``'NoneType' object has no attribute``);
 - *silent*: no exception at all (which may be right: ``-1`` is a fine seed).
 
-It reports what it finds; it is a probe, not a test. ``tests/test_bad_input.py`` and the apps' tables hold
-the cases with the message a student sees.
+``tests/test_api_probe.py`` runs it and fails on any unclear case and on a silent one it does not list as a
+valid input; ``tests/test_bad_input.py`` and the apps' tables hold the cases with the message a student sees.
 """
 
 from __future__ import annotations
@@ -30,13 +30,11 @@ import pkgutil
 import re
 import signal
 import warnings
-from pathlib import Path
 
 import torch
 
 import hypernet_lib
 
-ROOT = Path(__file__).resolve().parents[1]
 CLEAR_TYPES = (TypeError, ValueError, LookupError, FileNotFoundError)
 BAD = {
     "None": lambda: None,
