@@ -75,7 +75,8 @@ from matplotlib.image import AxesImage
 
 from .target import Params
 
-_LIVE_PANELS: dict[tuple[str, int], weakref.ref] = {}  # the last panel made at each code location
+# The panels made at each code location, with the cell run that made them: [(weakref, run), ...]
+_LIVE_PANELS: dict[tuple[str, int], list[tuple[weakref.ref, Any]]] = {}
 Behaviour = Callable[[Axes], Callable[[Params, dict[str, float]], "Sequence[Artist] | None"]]
 
 __all__ = ["SliderPanel", "WeightPanel", "embedding_sliders", "new_figure", "weight_image"]
@@ -462,6 +463,16 @@ def _cell_location(frame: Any) -> tuple[str, int]:
     return found
 
 
+def _cell_run() -> int | None:
+    """Which cell execution is running (IPython's execution count); None outside IPython."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    shell = get_ipython()
+    return None if shell is None else shell.execution_count
+
+
 def _default_readout(values: Mapping[str, float]) -> str:
     return ", ".join(f"{k} = {v:.2f}" for k, v in values.items())
 
@@ -590,13 +601,19 @@ class SliderPanel:
         self._closed = False
         self._good = dict(self.initial)
         self._refresh()
-        # Re-running the cell that made a panel makes a new one: close the one it replaces, or every re-run
-        # would keep another figure, its widgets and their observers alive.
+        # Re-running the cell that made a panel makes a new one: close the ones it replaces, or every re-run
+        # would keep another figure, its widgets and their observers alive. Panels made by the same run (two
+        # from one line, or a script outside IPython, which has no runs) all stay.
         self._key = _cell_location(sys._getframe(1))
-        old = _LIVE_PANELS.get(self._key)
-        if old is not None and old() is not None:
-            old().close()
-        _LIVE_PANELS[self._key] = weakref.ref(self)
+        run = _cell_run()
+        kept = []
+        for ref, made_by in _LIVE_PANELS.get(self._key, []):
+            old = ref()
+            if old is not None and run is not None and made_by != run:
+                old.close()
+            elif old is not None:
+                kept.append((ref, made_by))
+        _LIVE_PANELS[self._key] = [*kept, (weakref.ref(self), run)]
 
     # -- state -----------------------------------------------------------------------------
 
@@ -793,8 +810,11 @@ class SliderPanel:
         # IPython's output history (Out[n]) may keep this object alive: keep nothing large in it.
         self.fig = self.ax = self.weights = self._behaviour_update = self._generate = self._background = None
         self.params = {}
-        if _LIVE_PANELS.get(getattr(self, "_key", None), lambda: None)() is self:
-            del _LIVE_PANELS[self._key]
+        key = getattr(self, "_key", None)
+        if key in _LIVE_PANELS:
+            _LIVE_PANELS[key] = [(ref, run) for ref, run in _LIVE_PANELS[key] if ref() not in (self, None)]
+            if not _LIVE_PANELS[key]:
+                del _LIVE_PANELS[key]
 
     def _ipython_display_(self) -> None:
         from IPython.display import display

@@ -344,11 +344,28 @@ def test_closing_panels_frees_their_widgets_and_memory():
     assert grown < 1_000_000, f"30 panels built and closed kept {grown / 1e6:.1f} MB alive"
 
 
-def test_making_a_panel_again_at_the_same_place_closes_the_old_one():
-    panels = [_small_panel() for _ in range(2)]  # one line: the second replaces the first, as a re-run cell does
+def test_re_running_the_cell_that_made_a_panel_closes_the_old_one(monkeypatch):
+    from hypernet_lib import viz
+
+    panels = []
+    for run in (1, 2):  # the same line in two runs of one cell
+        monkeypatch.setattr(viz, "_cell_run", lambda run=run: run)
+        panels.append(_small_panel())
     assert panels[0]._closed and not panels[1]._closed
     with pytest.raises(RuntimeError, match="this panel was closed"):
         panels[0].set(a=0.1)
+
+
+def test_panels_made_by_one_run_or_outside_ipython_all_stay_open(monkeypatch):
+    from hypernet_lib import viz
+
+    monkeypatch.setattr(viz, "_cell_run", lambda: 7)
+    same_run = [_small_panel() for _ in range(2)]  # e.g. `full, fast = make(...), make(...)` in one cell
+    monkeypatch.setattr(viz, "_cell_run", lambda: None)
+    script = [_small_panel() for _ in range(2)]  # a script (benchmarks/bench_viz.py) has no cell runs
+    assert not any(p._closed for p in same_run + script)
+    for p in same_run + script:
+        p.close()
 
 
 def test_a_slider_set_to_nan_keeps_the_last_good_values_and_says_so():
