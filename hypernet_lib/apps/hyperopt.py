@@ -23,6 +23,7 @@ from torch import nn
 from .._checks import (
     require_dims,
     require_float,
+    require_instance,
     require_labels,
     require_number,
     require_positive_int,
@@ -151,8 +152,7 @@ def fit_best_response(
     ``progress`` shows a progress bar over the steps.
     """
     _check_data(x, y)
-    if not isinstance(br, BestResponseNet):
-        raise TypeError(f"br: expected a BestResponseNet, got {type(br).__name__}")
+    require_instance("br", br, BestResponseNet, "a BestResponseNet")
     samples_per_step = require_positive_int("samples_per_step", samples_per_step)
     opt = torch.optim.Adam(br.parameters(), lr=require_number("lr", lr, positive=True))
     losses = []
@@ -184,8 +184,7 @@ def tune_hyperparameter(
     this is the hypergradient a grid search never has. ``log λ`` is kept inside the trained range
     (outside it the hypernetwork has never been taught the best response).
     """
-    if not isinstance(br, BestResponseNet):
-        raise TypeError(f"br: expected a BestResponseNet, got {type(br).__name__}")
+    require_instance("br", br, BestResponseNet, "a BestResponseNet")
     low, high = br.log_range
     log_lam_init = require_number("log_lam_init", log_lam_init)
     lr = require_number("lr", lr, positive=True)
